@@ -1,0 +1,179 @@
+//go:build linux
+
+package fakewire
+
+import (
+	"errors"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrGone reports that the fake kernel behind an fd has stopped (its Close
+// was called, or its process exited). It matches unix.EIO.
+var ErrGone = gone{}
+
+type gone struct{}
+
+func (gone) Error() string        { return "the fake kernel behind this fd has stopped" }
+func (gone) Is(target error) bool { return target == unix.EIO }
+
+// Call sends the request req with argument arg on fd, the user's end of a
+// fake object, waits for the answer and copies the reply into arg, as the
+// kernel's ioctl would. A new fd in the reply is installed close-on-exec in
+// this process and its number written at arg[4:8]. It returns nil, the fake
+// kernel's errno, or ErrGone.
+//
+// For cmdPreserve requests, the file the argument's fd field names is sent
+// along, so that a fake kernel in another process sees the same file.
+func Call(fd int, req uint32, arg []byte, attachArgFD bool) error {
+	if len(arg) > MaxArg {
+		return unix.E2BIG
+	}
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	mine, theirs := pair[0], pair[1]
+	defer unix.Close(mine)
+
+	var h [RequestHeaderLen]byte
+	flags := uint32(0)
+	fds := []int{theirs}
+	if attachArgFD && len(arg) >= 8 {
+		flags |= FlagArgFD
+		fds = append(fds, int(int32(native.Uint32(arg[4:]))))
+	}
+	msg := make([]byte, 0, RequestHeaderLen+len(arg))
+	EncodeRequest(&h, req, flags, len(arg))
+	msg = append(append(msg, h[:]...), arg...)
+	err = sendmsg(fd, msg, fds)
+	if err == unix.EBADF && flags&FlagArgFD != 0 {
+		// Either fd or the attached file is bad: find out which by
+		// sending without the attachment, and let the fake kernel
+		// answer EBADF where the kernel's checks would.
+		EncodeRequest(&h, req, flags&^FlagArgFD|FlagBadFD, len(arg))
+		copy(msg, h[:])
+		err = sendmsg(fd, msg, fds[:1])
+	}
+	unix.Close(theirs)
+	if err != nil {
+		if err == unix.EPIPE || err == unix.ECONNRESET || err == unix.ECONNREFUSED {
+			return ErrGone
+		}
+		return err
+	}
+	return readReply(mine, arg)
+}
+
+func sendmsg(fd int, msg []byte, fds []int) error {
+	for {
+		err := unix.Sendmsg(fd, msg, unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+func readReply(sock int, arg []byte) error {
+	buf := make([]byte, ReplyHeaderLen+MaxArg)
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	var n, oobn int
+	var err error
+	for {
+		n, oobn, _, _, err = unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	var got []int
+	if oobn > 0 {
+		got, err = ParseRights(oob[:oobn])
+		if err != nil {
+			return err
+		}
+	}
+	if n == 0 {
+		closeAll(got)
+		return ErrGone
+	}
+	errno, flags, payload, err := DecodeReply(buf[:n])
+	if err != nil {
+		closeAll(got)
+		return err
+	}
+	copy(arg, payload)
+	if flags&ReplyNewFD != 0 {
+		if len(got) != 1 || len(arg) < 8 {
+			closeAll(got)
+			return ErrMalformed
+		}
+		native.PutUint32(arg[4:], uint32(int32(got[0])))
+	} else if len(got) > 0 {
+		closeAll(got)
+		return ErrMalformed
+	}
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// ParseRights returns the fds of every SCM_RIGHTS message in oob.
+func ParseRights(oob []byte) ([]int, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for i := range msgs {
+		r, err := unix.ParseUnixRights(&msgs[i])
+		if err != nil {
+			closeAll(fds)
+			return nil, err
+		}
+		fds = append(fds, r...)
+	}
+	if len(fds) == 0 {
+		return nil, errors.New("fakewire: control message without rights")
+	}
+	return fds, nil
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// Dial connects to a fake kernel's device socket at path (see
+// fake.Kernel.Listen) and returns the connected fd, the user's end of a
+// fake device. The fake kernel answers the connection with the open's
+// errno: EBUSY while another opener holds the device.
+func Dial(path string) (int, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	var buf [ReplyHeaderLen]byte
+	n, err := unix.Read(fd, buf[:])
+	if err == nil && n < ReplyHeaderLen {
+		err = ErrGone
+	}
+	if err == nil {
+		if errno, _, _, _ := DecodeReply(buf[:n]); errno != 0 {
+			err = errno
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}

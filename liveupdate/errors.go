@@ -1,0 +1,201 @@
+package liveupdate
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ErrNotSupported reports that this system cannot do a live update: the
+// device node does not exist (the kernel lacks CONFIG_LIVEUPDATE, KHO is
+// disabled, or the boot parameter liveupdate=on is missing), or the
+// operating system is not Linux.
+var ErrNotSupported = errors.New("live update not supported")
+
+// ErrInvalidName reports a session name the kernel would refuse: empty,
+// longer than MaxNameLen bytes, or holding a NUL byte. Errors that match it
+// also match syscall.EINVAL, the errno the kernel would have returned.
+var ErrInvalidName = errors.New("invalid session name")
+
+// ErrNotSession reports a file descriptor that is not a LUO session.
+var ErrNotSession = errors.New("not a LUO session")
+
+// ErrClosed reports a call on a Device or Session after Close. It matches
+// os.ErrClosed.
+var ErrClosed = errClosed{}
+
+type errClosed struct{}
+
+func (errClosed) Error() string { return "file already closed" }
+
+// Is makes ErrClosed match os.ErrClosed (fs.ErrClosed).
+func (errClosed) Is(target error) bool {
+	return target != nil && target.Error() == "file already closed"
+}
+
+// Error is the error of every failed call. It names the operation and what
+// it acted on, wraps the cause (a syscall.Errno from the kernel, or one of
+// this package's sentinels), and, for the mistakes users make most, says
+// what to do. errors.Is(err, unix.EEXIST) and similar tests see through it.
+type Error struct {
+	Op       string // "open", "create session", "retrieve session", "preserve", "retrieve", "finish", "get name", "close"
+	Path     string // the device path, for Op "open"
+	Session  string // the session's name, when known
+	Token    uint64 // the file's token, when HasToken
+	HasToken bool
+	FD       int   // the file descriptor to preserve, for Op "preserve"
+	Err      error // the cause
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("liveupdate: ")
+	b.WriteString(e.Op)
+	if e.Path != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Path)
+	}
+	if e.Op == opPreserve {
+		b.WriteString(" fd ")
+		b.WriteString(strconv.Itoa(e.FD))
+	}
+	if e.HasToken {
+		b.WriteString(" token 0x")
+		b.WriteString(strconv.FormatUint(e.Token, 16))
+	}
+	if e.Session != "" {
+		if e.HasToken || e.Op == opPreserve {
+			b.WriteString(" in")
+		}
+		b.WriteString(" session ")
+		b.WriteString(strconv.Quote(e.Session))
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Err.Error())
+	var errno syscall.Errno
+	if errors.As(e.Err, &errno) {
+		if h := hint(e.Op, errno); h != "" {
+			b.WriteString(" (")
+			b.WriteString(h)
+			b.WriteString(")")
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Operation names used in Error.Op.
+const (
+	opOpen            = "open"
+	opCreateSession   = "create session"
+	opRetrieveSession = "retrieve session"
+	opPreserve        = "preserve"
+	opRetrieve        = "retrieve"
+	opFinish          = "finish"
+	opGetName         = "get name"
+	opClose           = "close"
+	opWrap            = "wrap session fd"
+)
+
+// hint says, for the errnos users meet most, what the kernel meant and what
+// to do about it.
+func hint(op string, errno syscall.Errno) string {
+	switch op {
+	case opOpen:
+		switch errno {
+		case syscall.EBUSY:
+			return "another process has the device open; the kernel allows one opener at a time, so ask that agent for a session or stop it"
+		case syscall.EIO:
+			return "the kernel could not restore the state the previous kernel handed over; reboot to recover"
+		case syscall.EACCES, syscall.EPERM:
+			return "opening the device needs root or CAP_SYS_ADMIN, or a device node you may read and write"
+		}
+	case opCreateSession:
+		switch errno {
+		case syscall.EEXIST:
+			return "an outgoing session of that name exists already"
+		case syscall.ENOSPC, syscall.ENOMEM:
+			return "the kernel's session limit is reached; close sessions you do not need"
+		case syscall.EMFILE:
+			return "this process has no free file descriptor; raise RLIMIT_NOFILE"
+		}
+	case opRetrieveSession:
+		switch errno {
+		case syscall.ENOENT:
+			return "no session of that name came from the previous kernel, or it was already finished"
+		case syscall.EINVAL:
+			return "the session was already retrieved; use the fd from the first retrieve"
+		}
+	case opPreserve:
+		switch errno {
+		case syscall.EEXIST:
+			return "the token is already used in this session"
+		case syscall.EBUSY:
+			return "the file is already preserved, in this or another session"
+		case syscall.ENOENT:
+			return "no handler can preserve this kind of file; memfds can be preserved"
+		case syscall.EBADF:
+			return "the file descriptor is not open"
+		case syscall.EINVAL:
+			return "files can be preserved only in outgoing sessions (created in this boot)"
+		case syscall.ENOSPC:
+			return "the session holds as many files as the kernel allows"
+		}
+	case opRetrieve:
+		switch errno {
+		case syscall.ENOENT:
+			return "no file with that token, or the session was finished"
+		case syscall.EINVAL:
+			return "files can be retrieved only from incoming sessions (retrieved after the live update)"
+		}
+	case opFinish:
+		switch errno {
+		case syscall.EINVAL:
+			return "only incoming sessions can be finished"
+		case syscall.EBUSY:
+			return "a file's handler refused to finish; nothing was finished"
+		}
+	}
+	return ""
+}
+
+// nameError is the error of a name that fails ValidateName.
+type nameError struct {
+	name   string
+	reason string
+}
+
+func (e *nameError) Error() string {
+	return "invalid session name " + strconv.Quote(e.name) + ": " + e.reason
+}
+
+// Is makes a nameError match ErrInvalidName and EINVAL.
+func (e *nameError) Is(target error) bool {
+	return target == ErrInvalidName || target == syscall.EINVAL
+}
+
+// ValidateName reports whether the kernel accepts name as a session name:
+// 1 to MaxNameLen bytes, none of them NUL. The error matches ErrInvalidName
+// and syscall.EINVAL.
+func ValidateName(name string) error {
+	switch {
+	case name == "":
+		return &nameError{name, "empty"}
+	case len(name) > MaxNameLen:
+		return &nameError{name, "longer than " + strconv.Itoa(MaxNameLen) + " bytes (" + strconv.Itoa(len(name)) + ")"}
+	case strings.IndexByte(name, 0) >= 0:
+		return &nameError{name, "holds a NUL byte at " + strconv.Itoa(strings.IndexByte(name, 0))}
+	}
+	return nil
+}
+
+// badFDError is the error of a negative file descriptor given to Preserve.
+type badFDError struct{ fd int }
+
+func (e badFDError) Error() string { return "negative file descriptor " + strconv.Itoa(e.fd) }
+
+// Is makes a badFDError match EBADF, which the kernel would have returned.
+func (e badFDError) Is(target error) bool { return target == syscall.EBADF }

@@ -1,0 +1,108 @@
+//go:build linux
+
+package liveupdate
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/go-luo/luo/internal/fakewire"
+	"golang.org/x/sys/unix"
+)
+
+// backend says who answers requests on an fd: the kernel, through ioctl(2),
+// or a fake kernel (package fake), through messages on the fd's socket.
+type backend uint8
+
+const (
+	backendKernel backend = iota
+	backendFake
+)
+
+// sysIoctl issues req on fd with the size bytes at arg as its argument.
+// The kernel path is one ioctl(2) and allocates nothing; the pointer is
+// converted in the call expression so the argument stays alive and in
+// place across the syscall.
+func sysIoctl(b backend, fd int, req uint32, arg unsafe.Pointer, size uintptr) error {
+	if b == backendFake {
+		return fakewire.Call(fd, req, unsafe.Slice((*byte)(arg), size), RequestNr(req) == CmdPreserveFD)
+	}
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(arg))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// sysOpen opens the device node at path. A path naming a unix socket is a
+// fake kernel's device (see fake.Kernel.Listen) and is connected to.
+func sysOpen(path string) (int, backend, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err == unix.ENXIO {
+		var st unix.Stat_t
+		if unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+			fd, err := fakewire.Dial(path)
+			return fd, backendFake, err
+		}
+	}
+	return fd, backendKernel, err
+}
+
+func sysClose(fd int) error { return unix.Close(fd) }
+
+func sysDup(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }
+
+// sysClassify tells whether fd is a LUO session, of the kernel or of a
+// fake, and the name it carries in its file name or address.
+func sysClassify(fd int) (b backend, name string, err error) {
+	if a, ok := fakewire.Peer(fd); ok {
+		if !a.Session {
+			return 0, "", ErrNotSession
+		}
+		return backendFake, a.Name, nil
+	}
+	link, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		// Without /proc, fall back to asking the fd itself.
+		var a GetNameArgs
+		a.Size = SizeofGetName
+		if sysIoctl(backendKernel, fd, CmdGetName.Request(), unsafe.Pointer(&a), SizeofGetName) == nil {
+			name, _ := NameFromBytes(&a.Name)
+			return backendKernel, name, nil
+		}
+		return 0, "", err
+	}
+	name, ok := strings.CutPrefix(link, kernelSessionLink)
+	if !ok {
+		return 0, "", &notSessionError{link}
+	}
+	return backendKernel, name, nil
+}
+
+// kernelSessionLink starts the /proc/self/fd link of a kernel session fd:
+// an anonymous inode named "[luo_session] NAME".
+const kernelSessionLink = "anon_inode:[luo_session] "
+
+type notSessionError struct{ link string }
+
+func (e *notSessionError) Error() string { return ErrNotSession.Error() + " (it is " + e.link + ")" }
+func (e *notSessionError) Is(target error) bool {
+	return target == ErrNotSession || target == unix.EINVAL
+}
+
+func newFile(fd int, name string) *os.File { return os.NewFile(uintptr(fd), name) }
+
+// fdOf returns the descriptor of f without changing its blocking mode.
+func fdOf(f *os.File) (int, error) {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	if err := sc.Control(func(u uintptr) { fd = int(u) }); err != nil {
+		return -1, err
+	}
+	return fd, nil
+}
