@@ -65,6 +65,9 @@ func sysClassify(fd int) (b backend, name string, err error) {
 	}
 	link, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
 	if err != nil {
+		if _, e := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); e != nil {
+			return 0, "", e // not an open fd: EBADF, not readlink's ENOENT
+		}
 		// Without /proc, fall back to asking the fd itself.
 		var a GetNameArgs
 		a.Size = SizeofGetName
@@ -79,6 +82,14 @@ func sysClassify(fd int) (b backend, name string, err error) {
 		return 0, "", &notSessionError{link}
 	}
 	return backendKernel, name, nil
+}
+
+// sysDeviceBackend tells a fake kernel's device from the kernel's.
+func sysDeviceBackend(fd int) backend {
+	if a, ok := fakewire.Peer(fd); ok && !a.Session {
+		return backendFake
+	}
+	return backendKernel
 }
 
 // kernelSessionLink starts the /proc/self/fd link of a kernel session fd:

@@ -17,6 +17,18 @@ type gone struct{}
 func (gone) Error() string        { return "the fake kernel behind this fd has stopped" }
 func (gone) Is(target error) bool { return target == unix.EIO }
 
+// ErrStale reports a request on an fd of a fake kernel that a live update
+// (fake.Kernel.Kexec) has since replaced; a real kernel would block such a
+// call forever. It matches unix.ESTALE.
+var ErrStale = stale{}
+
+type stale struct{}
+
+func (stale) Error() string {
+	return "the fd belongs to a kernel replaced by a live update (the real kernel would block forever); open the device again"
+}
+func (stale) Is(target error) bool { return target == unix.ESTALE }
+
 // Call sends the request req with argument arg on fd, the user's end of a
 // fake object, waits for the answer and copies the reply into arg, as the
 // kernel's ioctl would. A new fd in the reply is installed close-on-exec in
@@ -103,6 +115,10 @@ func readReply(sock int, arg []byte) error {
 	if err != nil {
 		closeAll(got)
 		return err
+	}
+	if flags&ReplyStale != 0 {
+		closeAll(got)
+		return ErrStale
 	}
 	copy(arg, payload)
 	if flags&ReplyNewFD != 0 {

@@ -42,6 +42,7 @@ const (
 // Reply flags.
 const (
 	ReplyNewFD uint32 = 1 << iota // a new fd is attached; its number goes in the argument at offset 4
+	ReplyStale                    // the object belongs to a fake kernel replaced by a live update
 )
 
 var native = binary.NativeEndian

@@ -1,0 +1,257 @@
+//go:build linux
+
+package liveupdate
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestErrorText(t *testing.T) {
+	for _, tc := range []struct {
+		err  *Error
+		want string
+	}{
+		{
+			&Error{Op: opOpen, Path: "/dev/liveupdate", Err: unix.EBUSY},
+			"liveupdate: open /dev/liveupdate: device or resource busy (another process has the device open; " +
+				"the kernel allows one opener at a time, so ask that agent for a session or stop it)",
+		},
+		{
+			&Error{Op: opPreserve, Session: "vm-1", FD: 7, Token: 0xbeef, HasToken: true, Err: unix.EEXIST},
+			`liveupdate: preserve fd 7 token 0xbeef in session "vm-1": file exists (the token is already used in this session)`,
+		},
+		{
+			&Error{Op: opRetrieve, Session: "vm-1", Token: 0xDEADBEEF00000001, HasToken: true, Err: unix.ENOENT},
+			`liveupdate: retrieve token 0xdeadbeef00000001 in session "vm-1": no such file or directory (no file with that token, or the session was finished)`,
+		},
+		{
+			&Error{Op: opRetrieve, Session: "s", Token: 0, HasToken: true, Err: unix.EIO},
+			`liveupdate: retrieve token 0x0 in session "s": input/output error`,
+		},
+		{
+			&Error{Op: opFinish, Session: "s\n", Err: ErrClosed},
+			`liveupdate: finish session "s\n": file already closed`,
+		},
+		{
+			&Error{Op: opGetName, Session: "s", Err: fmt.Errorf("wrapped: %w", unix.EINVAL)},
+			`liveupdate: get name session "s": wrapped: invalid argument`,
+		},
+		{
+			&Error{Op: opRetrieve, Session: "in", Token: 5, HasToken: true, Err: fmt.Errorf("wrapped: %w", unix.EINVAL)},
+			`liveupdate: retrieve token 0x5 in session "in": wrapped: invalid argument (files can be retrieved only from incoming sessions (retrieved after the live update))`,
+		},
+	} {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("Error() =\n %q\nwant\n %q", got, tc.want)
+		}
+	}
+}
+
+// TestErrorNames checks the parts every error names, whatever the wording.
+func TestErrorNames(t *testing.T) {
+	for _, tc := range []struct {
+		err  *Error
+		want []string
+	}{
+		{&Error{Op: opCreateSession, Session: "vm-1", Err: unix.EEXIST}, []string{"create session", `"vm-1"`, "file exists"}},
+		{&Error{Op: opRetrieveSession, Session: "old", Err: fmt.Errorf("w: %w", unix.EINVAL)}, []string{"retrieve session", `"old"`, "already retrieved"}},
+		{&Error{Op: opPreserve, Session: "a", FD: 12, Token: 0xABC, HasToken: true, Err: unix.EBADF}, []string{"preserve", "fd 12", "0xabc", `"a"`}},
+		{&Error{Op: opPreserve, Session: "a", FD: -3, Token: 1, HasToken: true, Err: badFDError{-3}}, []string{"fd -3", "0x1", "negative file descriptor -3"}},
+		{&Error{Op: opClose, Session: "b", Err: ErrClosed}, []string{"close", `"b"`, "already closed"}},
+		{&Error{Op: opWrap, Err: &notSessionError{"/dev/null"}}, []string{"wrap session fd", "not a LUO session", "/dev/null"}},
+	} {
+		got := tc.err.Error()
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%q does not contain %q", got, w)
+			}
+		}
+	}
+}
+
+func TestErrorHints(t *testing.T) {
+	for _, tc := range []struct {
+		op    string
+		errno syscall.Errno
+		hint  string // "" when none is expected
+	}{
+		{opOpen, unix.EBUSY, "another process has the device open"},
+		{opOpen, unix.EIO, "reboot to recover"},
+		{opOpen, unix.EACCES, "CAP_SYS_ADMIN"},
+		{opOpen, unix.EPERM, "CAP_SYS_ADMIN"},
+		{opOpen, unix.ENOENT, ""},
+		{opCreateSession, unix.EEXIST, "an outgoing session of that name exists already"},
+		{opCreateSession, unix.ENOSPC, "session limit"},
+		{opCreateSession, unix.EMFILE, "RLIMIT_NOFILE"},
+		{opRetrieveSession, unix.ENOENT, "no session of that name came from the previous kernel"},
+		{opPreserve, unix.EBUSY, "already preserved"},
+		{opPreserve, unix.ENOENT, "memfds can be preserved"},
+		{opPreserve, unix.EINVAL, "only in outgoing sessions"},
+		{opRetrieve, unix.EINVAL, "only from incoming sessions"},
+		{opFinish, unix.EINVAL, "only incoming sessions can be finished"},
+		{opFinish, unix.EBUSY, "nothing was finished"},
+		{opFinish, unix.ENOENT, ""},
+		{opGetName, unix.EINVAL, ""},
+		{opClose, unix.EBADF, ""},
+	} {
+		got := (&Error{Op: tc.op, Session: "s", Err: tc.errno}).Error()
+		if tc.hint == "" {
+			if strings.Contains(got, "(") {
+				t.Errorf("%s %v: unexpected hint in %q", tc.op, tc.errno, got)
+			}
+			continue
+		}
+		if !strings.Contains(got, " (") || !strings.Contains(got, tc.hint) || !strings.HasSuffix(got, ")") {
+			t.Errorf("%s %v: %q lacks the hint %q", tc.op, tc.errno, got, tc.hint)
+		}
+	}
+	// Not an errno: no hint, even for an op that has hints.
+	if got := (&Error{Op: opOpen, Path: "p", Err: ErrClosed}).Error(); got != "liveupdate: open p: file already closed" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestErrorIs(t *testing.T) {
+	exist := error(&Error{Op: opCreateSession, Session: "s", Err: unix.EEXIST})
+	notExist := error(&Error{Op: opRetrieveSession, Session: "s", Err: unix.ENOENT})
+	closed := error(&Error{Op: opClose, Session: "s", Err: ErrClosed})
+	for _, tc := range []struct {
+		err    error
+		target error
+		want   bool
+	}{
+		{exist, unix.EEXIST, true},
+		{exist, syscall.EEXIST, true},
+		{exist, os.ErrExist, true},
+		{exist, fs.ErrExist, true},
+		{exist, os.ErrNotExist, false},
+		{exist, unix.ENOENT, false},
+		{notExist, os.ErrNotExist, true},
+		{notExist, unix.ENOENT, true},
+		{notExist, os.ErrExist, false},
+		{notExist, ErrNotSupported, false},
+		{closed, ErrClosed, true},
+		{closed, os.ErrClosed, true},
+		{closed, fs.ErrClosed, true},
+		{closed, os.ErrNotExist, false},
+		{ErrClosed, os.ErrClosed, true},
+		{ErrClosed, ErrNotSupported, false},
+		{ErrClosed, unix.EBADF, false},
+		{fmt.Errorf("outer: %w", exist), os.ErrExist, true},
+		{&Error{Op: opPreserve, Err: badFDError{-1}}, unix.EBADF, true},
+		{&Error{Op: opPreserve, Err: badFDError{-1}}, unix.EINVAL, false},
+		{&Error{Op: opWrap, Err: &notSessionError{"x"}}, ErrNotSession, true},
+		{&Error{Op: opWrap, Err: &notSessionError{"x"}}, unix.EINVAL, true},
+	} {
+		if got := errors.Is(tc.err, tc.target); got != tc.want {
+			t.Errorf("errors.Is(%v, %v) = %v, want %v", tc.err, tc.target, got, tc.want)
+		}
+	}
+}
+
+func TestErrorAs(t *testing.T) {
+	err := fmt.Errorf("agent: %w", &Error{Op: opFinish, Session: "vm", Err: unix.EBUSY})
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("errors.As(%v, *Error) = false", err)
+	}
+	if e.Op != "finish" || e.Session != "vm" || e.Err != unix.EBUSY {
+		t.Errorf("got %+v", e)
+	}
+	var errno syscall.Errno
+	if !errors.As(err, &errno) || errno != unix.EBUSY {
+		t.Errorf("errors.As(errno) = %v", errno)
+	}
+	if e.Unwrap() != unix.EBUSY {
+		t.Errorf("Unwrap = %v", e.Unwrap())
+	}
+}
+
+func TestOpenMissing(t *testing.T) {
+	const path = "/nonexistent/liveupdate"
+	d, err := Open(path)
+	if d != nil {
+		t.Fatalf("Open(%s) returned a device", path)
+	}
+	for _, target := range []error{ErrNotSupported, unix.ENOENT, os.ErrNotExist} {
+		if !errors.Is(err, target) {
+			t.Errorf("Open(%s) = %v, does not match %v", path, err, target)
+		}
+	}
+	if errors.Is(err, unix.EBUSY) || errors.Is(err, ErrClosed) {
+		t.Errorf("Open(%s) = %v matches unrelated errors", path, err)
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Op != "open" || e.Path != path {
+		t.Fatalf("Open(%s) = %#v, want *Error{Op: open, Path: %s}", path, err, path)
+	}
+	msg := err.Error()
+	for _, w := range []string{"liveupdate=on", "CONFIG_LIVEUPDATE", "CONFIG_KEXEC_HANDOVER", path, "no such file or directory"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("Open error %q does not mention %q", msg, w)
+		}
+	}
+}
+
+func TestOpenNotADevice(t *testing.T) {
+	// A directory cannot be opened read-write: EISDIR, not "not supported".
+	_, err := Open(t.TempDir())
+	if !errors.Is(err, unix.EISDIR) || errors.Is(err, ErrNotSupported) {
+		t.Errorf("Open(dir) = %v, want EISDIR and not ErrNotSupported", err)
+	}
+}
+
+func TestOpenDevNull(t *testing.T) {
+	d, err := Open(os.DevNull)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", os.DevNull, err)
+	}
+	if d.b != backendKernel || d.path != os.DevNull {
+		t.Errorf("Open(%s): backend %d, path %q", os.DevNull, d.b, d.path)
+	}
+	fd := d.Fd()
+	if fd < 0 {
+		t.Fatalf("Fd() = %d", fd)
+	}
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil || fl&unix.FD_CLOEXEC == 0 {
+		t.Errorf("device fd flags %#x, %v: want close-on-exec", fl, err)
+	}
+	arg := make([]byte, SizeofGetName)
+	binary.NativeEndian.PutUint32(arg, SizeofGetName)
+	if err := d.RawIoctl(CmdGetName.Request(), arg); err != unix.ENOTTY {
+		t.Errorf("RawIoctl(GET_NAME) on /dev/null = %v, want bare ENOTTY", err)
+	}
+	_, err = d.CreateSession("x")
+	if !errors.Is(err, unix.ENOTTY) {
+		t.Errorf("CreateSession on /dev/null = %v, want ENOTTY", err)
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Op != "create session" || e.Session != "x" {
+		t.Errorf("CreateSession error = %#v", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if d.Fd() != -1 {
+		t.Errorf("Fd() after Close = %d", d.Fd())
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != unix.EBADF {
+		t.Errorf("fd %d still open after Close (%v)", fd, err)
+	}
+	err = d.Close()
+	if !errors.Is(err, ErrClosed) || !errors.Is(err, os.ErrClosed) {
+		t.Errorf("second Close = %v, want ErrClosed", err)
+	}
+	if !errors.As(err, &e) || e.Op != "close" || e.Path != os.DevNull {
+		t.Errorf("second Close error = %#v", err)
+	}
+}

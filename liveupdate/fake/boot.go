@@ -1,0 +1,319 @@
+//go:build linux
+
+package fake
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-luo/luo/liveupdate"
+	"golang.org/x/sys/unix"
+)
+
+// boot is one running kernel: what the real kernel keeps in its LUO
+// globals, from boot until the next live update replaces it.
+//
+// Locks, in the kernel's order (the seed's luo_session.c): serialize
+// (luo_session_serialize_rwsem), then a list's mu (luo_session_header
+// rwsem), then a session's mu; preservedMu (the preserved-files xarray's
+// lock) and devMu are innermost.
+type boot struct {
+	k   *Kernel
+	cfg *config
+
+	serialize sync.RWMutex
+	dead      atomic.Bool // replaced by a live update: every request is stale
+
+	outgoing, incoming header
+
+	devMu        sync.Mutex
+	dev          *object // the open device, nil when free
+	deserialized bool
+	deserErr     unix.Errno
+	in           *handover // from the previous kernel, restored on first open
+
+	preservedMu sync.Mutex
+	preserved   map[fileKey][]*file
+
+	liveupdateNum uint64 // the number this boot got from the previous kernel
+}
+
+// header is a session list (struct luo_session_header).
+type header struct {
+	mu       sync.RWMutex
+	sessions []*session // in insertion order, the order of serialization
+}
+
+// session is struct luo_session.
+type session struct {
+	name      string
+	mu        sync.Mutex
+	retrieved atomic.Bool // an incoming session, retrieved in this boot (read without mu, as the kernel does)
+	files     []*file     // in preservation order
+}
+
+func newBoot(k *Kernel, in *handover) *boot {
+	return &boot{k: k, cfg: &k.cfg, in: in, preserved: map[fileKey][]*file{}}
+}
+
+// openDevice is the device's open: exclusive, and the first open restores
+// the incoming sessions. It returns the user's end of the new device fd.
+func (b *boot) openDevice() (int, error) {
+	b.devMu.Lock()
+	defer b.devMu.Unlock()
+	if b.dev != nil {
+		return -1, unix.EBUSY
+	}
+	if err := b.deserializeOnce(); err != 0 {
+		return -1, err
+	}
+	o, user, err := b.k.newObject(b, nil)
+	if err != nil {
+		return -1, err
+	}
+	b.dev = o
+	return user, nil
+}
+
+func (b *boot) releaseDevice(o *object) {
+	b.devMu.Lock()
+	defer b.devMu.Unlock()
+	if b.dev == o {
+		b.dev = nil
+	}
+}
+
+// deserializeOnce restores the incoming sessions on the first open, and
+// returns the same answer on every later one (EIO when it failed).
+// Called with devMu held.
+func (b *boot) deserializeOnce() unix.Errno {
+	if b.deserialized {
+		return b.deserErr
+	}
+	b.deserialized = true
+	if b.in == nil {
+		return 0
+	}
+	if err := b.restore(b.in); err != nil {
+		b.deserErr = unix.EIO
+	}
+	b.in = nil
+	return b.deserErr
+}
+
+// insert adds s to the list, checking first for room (as the kernel grows
+// its block set before it looks at names) and then for the name.
+func (h *header) insert(s *session, limit int, full unix.Errno) unix.Errno {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if limit > 0 && len(h.sessions)+1 > limit {
+		return full
+	}
+	for _, it := range h.sessions {
+		if it.name == s.name {
+			return unix.EEXIST
+		}
+	}
+	h.sessions = append(h.sessions, s)
+	return 0
+}
+
+func (h *header) remove(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, it := range h.sessions {
+		if it == s {
+			h.sessions = append(h.sessions[:i], h.sessions[i+1:]...)
+			return
+		}
+	}
+}
+
+func (h *header) find(name string) *session {
+	for _, it := range h.sessions {
+		if it.name == name {
+			return it
+		}
+	}
+	return nil
+}
+
+// deviceIoctl is the device's ioctl: the kernel's checks in the kernel's
+// order, then the command.
+func (b *boot) deviceIoctl(o *object, r *request) {
+	if b.dead.Load() {
+		r.stale = true
+		return
+	}
+	nr := liveupdate.RequestNr(r.req)
+	if nr-liveupdate.CmdDeviceBase >= 2 {
+		r.errno = unix.EINVAL
+		return
+	}
+	size, err := liveupdate.ReadSize(r.arg)
+	if err != nil {
+		r.errno = unix.EFAULT
+		return
+	}
+	c := nr
+	if r.req != c.Request() {
+		r.errno = unix.ENOTTY
+		return
+	}
+	if liveupdate.CheckSize(size, c.MinSize()) != nil {
+		r.errno = unix.EINVAL
+		return
+	}
+	var kbuf [liveupdate.SizeofCreateSession]byte
+	if err := liveupdate.CopyStructFromUser(kbuf[:], r.arg, size); err != nil {
+		r.errno = err.(unix.Errno)
+		return
+	}
+	var a liveupdate.CreateSessionArgs
+	a.Decode(kbuf[:])
+	var user int
+	var errno unix.Errno
+	if c == liveupdate.CmdCreateSession {
+		user, errno = b.createSession(&a.Name)
+	} else {
+		user, errno = b.retrieveSession(&a.Name)
+	}
+	if errno == unix.ESTALE {
+		r.stale = true
+		return
+	}
+	if errno != 0 {
+		r.errno = errno
+		return
+	}
+	a.FD = -1 // the caller's fd number is filled in where the fd lands
+	a.Encode(kbuf[:])
+	r.reply = kbuf[:liveupdate.ReplyLen(size, liveupdate.SizeofCreateSession)]
+	r.newFD = user
+}
+
+// createSession is luo_session_create.
+func (b *boot) createSession(raw *[liveupdate.SessionNameLen]byte) (int, unix.Errno) {
+	var name string
+	if b.cfg.gen == FirstMerged {
+		name = strscpy(raw)
+	} else {
+		n, err := liveupdate.NameFromBytes(raw)
+		if err != nil {
+			return -1, unix.EINVAL
+		}
+		name = n
+	}
+	b.serialize.RLock()
+	defer b.serialize.RUnlock()
+	if b.dead.Load() {
+		return -1, unix.ESTALE
+	}
+	s := &session{name: name}
+	full := unix.ENOSPC
+	if b.cfg.gen == FirstMerged {
+		full = unix.ENOMEM
+	}
+	if errno := b.outgoing.insert(s, b.cfg.sessionLimit(), full); errno != 0 {
+		return -1, errno
+	}
+	_, user, err := b.k.newObject(b, s)
+	if err != nil {
+		b.outgoing.remove(s)
+		return -1, toErrno(err)
+	}
+	return user, 0
+}
+
+// retrieveSession is luo_session_retrieve.
+func (b *boot) retrieveSession(raw *[liveupdate.SessionNameLen]byte) (int, unix.Errno) {
+	name := cstring(raw)
+	b.serialize.RLock()
+	defer b.serialize.RUnlock()
+	if b.dead.Load() {
+		return -1, unix.ESTALE
+	}
+	b.incoming.mu.RLock()
+	defer b.incoming.mu.RUnlock()
+	s := b.incoming.find(name)
+	if s == nil {
+		return -1, unix.ENOENT
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.retrieved.Load() {
+		return -1, unix.EINVAL
+	}
+	_, user, err := b.k.newObject(b, s)
+	if err != nil {
+		return -1, toErrno(err)
+	}
+	s.retrieved.Store(true)
+	return user, 0
+}
+
+// releaseSession is luo_session_release: closing an incoming session
+// finishes it, closing an outgoing one unpreserves its files; either way
+// the session leaves its list, unless finishing fails.
+func (b *boot) releaseSession(s *session) {
+	b.serialize.RLock()
+	defer b.serialize.RUnlock()
+	if b.dead.Load() {
+		return // handed over, or the kernel stopped
+	}
+	if s.retrieved.Load() {
+		s.mu.Lock()
+		errno := b.finishFiles(s)
+		s.mu.Unlock()
+		if errno != 0 {
+			return // stays listed, retrieved and unreachable, as in the kernel
+		}
+		b.incoming.remove(s)
+		return
+	}
+	s.mu.Lock()
+	b.unpreserveFiles(s)
+	s.mu.Unlock()
+	b.outgoing.remove(s)
+}
+
+// shutdown drops the fake's references to preserved files when this
+// kernel stops (Kernel.Close) or is replaced.
+func (b *boot) shutdown() {
+	b.dead.Store(true)
+	b.preservedMu.Lock()
+	defer b.preservedMu.Unlock()
+	for key, l := range b.preserved {
+		for _, f := range l {
+			f.drop()
+		}
+		delete(b.preserved, key)
+	}
+}
+
+// strscpy copies a name field as the first merged kernel did, without
+// validation: up to the first NUL, at most 63 bytes.
+func strscpy(raw *[liveupdate.SessionNameLen]byte) string {
+	s := cstring(raw)
+	if len(s) > liveupdate.MaxNameLen {
+		s = s[:liveupdate.MaxNameLen]
+	}
+	return s
+}
+
+// cstring reads a name field as strncmp over its 64 bytes sees it.
+func cstring(raw *[liveupdate.SessionNameLen]byte) string {
+	for i, c := range raw {
+		if c == 0 {
+			return string(raw[:i])
+		}
+	}
+	return string(raw[:])
+}
+
+func toErrno(err error) unix.Errno {
+	if e, ok := err.(unix.Errno); ok {
+		return e
+	}
+	return unix.EIO
+}

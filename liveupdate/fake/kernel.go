@@ -1,0 +1,219 @@
+//go:build linux
+
+package fake
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/go-luo/luo/liveupdate"
+	"golang.org/x/sys/unix"
+)
+
+// Kernel is a fake LUO kernel: the machine an agent runs on, across live
+// updates. It starts booted, with no incoming sessions; Kexec hands its
+// outgoing sessions to the next kernel, which it then runs.
+//
+// A Kernel serves its fds from a goroutine of its own. Close it when done
+// (a test's Cleanup): Close stops that goroutine and closes the fake's ends
+// of every fd; the user's ends stay open, and requests on them fail with an
+// error matching unix.EIO.
+type Kernel struct {
+	cfg config
+
+	epfd   int // epoll set of every object's fd, and wake
+	wake   int // eventfd that interrupts the dispatcher
+	done   chan struct{}
+	objsMu sync.Mutex
+	objs   map[int]*object // by our fd
+	closed bool
+
+	bootMu sync.Mutex
+	cur    *boot // the kernel now running
+
+	handlers []handler // registered file handlers, in registration order
+}
+
+// handler returns the registered handler with that compatible string.
+func (k *Kernel) handler(compatible string) handler {
+	for _, h := range k.handlers {
+		if h.compatible() == compatible {
+			return h
+		}
+	}
+	return nil
+}
+
+// New starts a fake kernel, freshly booted (no incoming sessions),
+// configured by opts.
+func New(opts ...Option) (*Kernel, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return newKernel(cfg, nil)
+}
+
+func newKernel(cfg config, in *handover) (*Kernel, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, err
+	}
+	k := &Kernel{cfg: cfg, epfd: epfd, wake: wake, done: make(chan struct{}), objs: map[int]*object{}}
+	k.handlers = []handler{&memfdHandler{v2: cfg.memfdV2}}
+	k.cur = newBoot(k, in)
+	go k.dispatch()
+	return k, nil
+}
+
+// Open opens the fake's device, as open("/dev/liveupdate") does: one opener
+// at a time (EBUSY), and the first open after a live update restores the
+// incoming sessions (EIO, for good, when the handed-over state is bad).
+func (k *Kernel) Open() (*liveupdate.Device, error) {
+	k.reap()
+	b := k.boot()
+	user, err := b.openDevice()
+	if err != nil {
+		return nil, &liveupdate.Error{Op: "open", Path: "fake", Err: err}
+	}
+	defer unix.Close(user)
+	return liveupdate.NewDevice(user)
+}
+
+// Close stops the fake kernel. The fake's ends of every device and session
+// fd close, so the user's ends answer no more requests (unix.EIO); close
+// them as usual.
+func (k *Kernel) Close() error {
+	k.objsMu.Lock()
+	if k.closed {
+		k.objsMu.Unlock()
+		return errors.New("fake: kernel already closed")
+	}
+	k.closed = true
+	objs := k.objs
+	k.objs = nil
+	k.objsMu.Unlock()
+	var one [8]byte
+	one[0] = 1
+	unix.Write(k.wake, one[:])
+	<-k.done
+	for fd := range objs {
+		unix.Close(fd)
+	}
+	k.bootMu.Lock()
+	k.cur.shutdown()
+	k.bootMu.Unlock()
+	unix.Close(k.epfd)
+	unix.Close(k.wake)
+	return nil
+}
+
+func (k *Kernel) boot() *boot {
+	k.bootMu.Lock()
+	defer k.bootMu.Unlock()
+	return k.cur
+}
+
+func (k *Kernel) register(o *object) error {
+	k.objsMu.Lock()
+	defer k.objsMu.Unlock()
+	if k.closed {
+		return unix.EIO
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(o.fd)}
+	if err := unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, o.fd, &ev); err != nil {
+		return err
+	}
+	k.objs[o.fd] = o
+	return nil
+}
+
+func (k *Kernel) unregister(o *object) {
+	k.objsMu.Lock()
+	defer k.objsMu.Unlock()
+	if k.objs == nil || k.objs[o.fd] != o {
+		return
+	}
+	delete(k.objs, o.fd)
+	unix.EpollCtl(k.epfd, unix.EPOLL_CTL_DEL, o.fd, nil)
+}
+
+// dispatch waits for messages and hang-ups on every object's fd.
+func (k *Kernel) dispatch() {
+	defer close(k.done)
+	events := make([]unix.EpollEvent, 64)
+	for {
+		n, err := unix.EpollWait(k.epfd, events, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		if !k.handle(events[:n]) {
+			return
+		}
+	}
+}
+
+// handle pumps the objects of ready events; false once the kernel closes.
+func (k *Kernel) handle(events []unix.EpollEvent) bool {
+	for _, ev := range events {
+		if int(ev.Fd) == k.wake {
+			return false
+		}
+		k.objsMu.Lock()
+		o := k.objs[int(ev.Fd)]
+		k.objsMu.Unlock()
+		if o != nil {
+			o.pump()
+		}
+	}
+	return true
+}
+
+// reap handles, now, every hang-up that has happened: a close(2) of the
+// last copy of a user's fd hangs the socket up before it returns, so after
+// reap the fake's state reflects every close the user has made, as the
+// kernel's does when close returns. Every request runs it first.
+func (k *Kernel) reap() {
+	events := make([]unix.EpollEvent, 64)
+	for {
+		n, err := unix.EpollWait(k.epfd, events, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return
+		}
+		hups := 0
+		for _, ev := range events[:n] {
+			if int(ev.Fd) == k.wake {
+				return
+			}
+			if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP) == 0 {
+				continue
+			}
+			k.objsMu.Lock()
+			o := k.objs[int(ev.Fd)]
+			k.objsMu.Unlock()
+			if o != nil {
+				o.pump()
+				hups++
+			}
+		}
+		if hups == 0 || n < len(events) {
+			return
+		}
+	}
+}

@@ -1,0 +1,238 @@
+//go:build linux
+
+package fake
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"sync"
+
+	"github.com/go-luo/luo/internal/fakewire"
+	"golang.org/x/sys/unix"
+)
+
+// An object is the fake kernel's end of a device or session fd: the
+// struct file of the kernel. The user holds the other end of a socket pair;
+// requests arrive as messages on it, and when every copy of the user's end
+// is closed the socket hangs up, which is the file's release.
+//
+// Like a struct file, an object has a reference count: one for the open
+// socket and one for each request in progress (the kernel's fdget). The
+// release runs when the count drops to zero, so it never overlaps a
+// request on the same file.
+type object struct {
+	k    *Kernel
+	boot *boot
+	fd   int // our end, non-blocking, registered with k's epoll set
+
+	sess *session // nil for the device
+	dev  bool
+
+	readMu sync.Mutex // one reader of the socket at a time
+	hup    bool       // the socket hung up; guarded by readMu
+
+	refMu sync.Mutex
+	refs  int
+}
+
+// newObject makes a socket pair for a device or session, binds the user's
+// end to an address naming it, registers our end and returns the user's
+// end, which the caller sends to the user and then closes.
+func (k *Kernel) newObject(b *boot, sess *session) (*object, int, error) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, -1, err
+	}
+	user, ours := pair[0], pair[1]
+	addr := fakewire.Addr{ID: randomID(), Session: sess != nil}
+	if sess != nil {
+		addr.Name = sess.name
+	}
+	if err := unix.Bind(user, &unix.SockaddrUnix{Name: "@" + addr.String()}); err != nil {
+		unix.Close(user)
+		unix.Close(ours)
+		return nil, -1, err
+	}
+	if err := unix.SetNonblock(ours, true); err != nil {
+		unix.Close(user)
+		unix.Close(ours)
+		return nil, -1, err
+	}
+	o := &object{k: k, boot: b, fd: ours, sess: sess, dev: sess == nil, refs: 1}
+	if err := k.register(o); err != nil {
+		unix.Close(user)
+		unix.Close(ours)
+		return nil, -1, err
+	}
+	return o, user, nil
+}
+
+func randomID() uint64 {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("fake: crypto/rand failed: " + err.Error())
+	}
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+// get takes a reference for a request in progress.
+func (o *object) get() {
+	o.refMu.Lock()
+	o.refs++
+	o.refMu.Unlock()
+}
+
+// put drops a reference; the last one releases the object.
+func (o *object) put() {
+	o.refMu.Lock()
+	o.refs--
+	last := o.refs == 0
+	o.refMu.Unlock()
+	if last {
+		o.release()
+	}
+}
+
+// release is the file's release: it unregisters and closes our end and
+// releases the device or session, as the kernel's release handlers do.
+func (o *object) release() {
+	o.k.unregister(o)
+	unix.Close(o.fd)
+	if o.dev {
+		o.boot.releaseDevice(o)
+	} else {
+		o.boot.releaseSession(o.sess)
+	}
+}
+
+// pump reads every message waiting on the socket and starts a request for
+// each; on hang-up it drops the socket's reference. It never blocks.
+func (o *object) pump() {
+	o.readMu.Lock()
+	defer o.readMu.Unlock()
+	if o.hup {
+		return
+	}
+	for {
+		msg, fds, err := recvMessage(o.fd)
+		if err == unix.EAGAIN {
+			return
+		}
+		if err != nil || msg == nil {
+			// End of file: every copy of the user's end is closed.
+			// A read error other than EAGAIN cannot happen on a
+			// healthy socket pair; treat it as a hang-up as well.
+			o.hup = true
+			o.put()
+			return
+		}
+		o.get()
+		go func() {
+			defer o.put()
+			o.serve(msg, fds)
+		}()
+	}
+}
+
+// recvMessage reads one message and its attached fds. msg is nil at end of
+// file.
+func recvMessage(fd int) (msg []byte, fds []int, err error) {
+	for {
+		var peek [1]byte
+		n, _, flags, _, err := unix.Recvmsg(fd, peek[:], nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if n == 0 && flags&unix.MSG_TRUNC == 0 {
+			return nil, nil, nil
+		}
+		buf := make([]byte, n)
+		oob := make([]byte, unix.CmsgSpace(4*4))
+		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if oobn > 0 {
+			fds, err = fakewire.ParseRights(oob[:oobn])
+			if err != nil {
+				return nil, nil, err
+			}
+		}
+		return buf[:n], fds, nil
+	}
+}
+
+// serve answers one request message and sends the reply on the reply
+// socket that came with it.
+func (o *object) serve(msg []byte, fds []int) {
+	if len(fds) == 0 {
+		return // no reply socket: not one of ours; drop it
+	}
+	replyFD, extra := fds[0], fds[1:]
+	defer unix.Close(replyFD)
+	req, flags, arg, err := fakewire.DecodeRequest(msg)
+	if err != nil {
+		closeFDs(extra)
+		return
+	}
+	r := &request{req: req, flags: flags, arg: arg, argFD: -1, newFD: -1}
+	if flags&fakewire.FlagArgFD != 0 && len(extra) > 0 {
+		r.argFD, extra = extra[0], extra[1:]
+	}
+	closeFDs(extra)
+	o.k.reap()
+	if o.dev {
+		o.boot.deviceIoctl(o, r)
+	} else {
+		o.boot.sessionIoctl(o, r)
+	}
+	if r.argFD >= 0 && !r.argFDKept {
+		unix.Close(r.argFD)
+	}
+	var h [fakewire.ReplyHeaderLen]byte
+	rflags := uint32(0)
+	var rights []byte
+	if r.stale {
+		rflags |= fakewire.ReplyStale
+	}
+	if r.newFD >= 0 {
+		rflags |= fakewire.ReplyNewFD
+		rights = unix.UnixRights(r.newFD)
+	}
+	fakewire.EncodeReply(&h, r.errno, rflags)
+	out := append(h[:], r.reply...)
+	err = unix.Sendmsg(replyFD, out, rights, nil, unix.MSG_NOSIGNAL)
+	if r.newFD >= 0 {
+		// Sent, our copy goes; not sent (the caller is gone), the
+		// object behind it is released, as when the kernel's reply
+		// copy fails and it puts the new file.
+		unix.Close(r.newFD)
+	}
+	_ = err
+}
+
+// request is one ioctl in progress.
+type request struct {
+	req       uint32
+	flags     uint32
+	arg       []byte // the user's argument bytes, as far as readable
+	argFD     int    // the file named by the fd field (PRESERVE_FD), or -1
+	argFDKept bool   // argFD now belongs to a preserved file
+
+	errno unix.Errno
+	reply []byte // bytes to copy back into the user's argument
+	newFD int    // fd to install in the caller, or -1
+	stale bool
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}

@@ -1,0 +1,111 @@
+//go:build linux
+
+package fake
+
+import (
+	"github.com/go-luo/luo/liveupdate"
+	"golang.org/x/sys/unix"
+)
+
+// sessionIoctl is luo_session_ioctl: the kernel's checks in its order
+// (command range, size field, exact request, direction, min_size, trailing
+// bytes), then the command under the serialize lock.
+func (b *boot) sessionIoctl(o *object, r *request) {
+	if b.dead.Load() {
+		r.stale = true
+		return
+	}
+	s := o.sess
+	nops := liveupdate.Command(4)
+	if b.cfg.gen == FirstMerged {
+		nops = 3 // no GET_NAME
+	}
+	nr := liveupdate.RequestNr(r.req)
+	if nr < liveupdate.CmdSessionBase || nr-liveupdate.CmdSessionBase >= nops {
+		r.errno = unix.EINVAL
+		return
+	}
+	size, err := liveupdate.ReadSize(r.arg)
+	if err != nil {
+		r.errno = unix.EFAULT
+		return
+	}
+	c := nr
+	if r.req != c.Request() {
+		r.errno = unix.ENOTTY
+		return
+	}
+	if b.cfg.gen != FirstMerged && !directionOK(c, s) {
+		r.errno = unix.EINVAL
+		return
+	}
+	ksize, minSize := c.Size(), c.MinSize()
+	if c == liveupdate.CmdGetName && b.cfg.seedGetName {
+		ksize, minSize = liveupdate.SizeofRetrieveFD, liveupdate.GetNameMinSizeSeed
+	}
+	if liveupdate.CheckSize(size, minSize) != nil {
+		r.errno = unix.EINVAL
+		return
+	}
+	var kbuf [liveupdate.SizeofGetName]byte // the largest argument
+	if err := liveupdate.CopyStructFromUser(kbuf[:ksize], r.arg, size); err != nil {
+		r.errno = err.(unix.Errno)
+		return
+	}
+	b.serialize.RLock()
+	defer b.serialize.RUnlock()
+	if b.dead.Load() {
+		r.stale = true
+		return
+	}
+	switch c {
+	case liveupdate.CmdPreserveFD:
+		var a liveupdate.PreserveFDArgs
+		a.Decode(kbuf[:])
+		r.errno = b.preserve(s, r, a.Token)
+		if r.errno == 0 {
+			a.Encode(kbuf[:])
+			r.reply = kbuf[:liveupdate.ReplyLen(size, liveupdate.SizeofPreserveFD)]
+		}
+	case liveupdate.CmdRetrieveFD:
+		var a liveupdate.RetrieveFDArgs
+		a.Decode(kbuf[:])
+		r.newFD, r.errno = b.retrieve(s, a.Token)
+		if r.errno == 0 {
+			a.FD = -1
+			a.Encode(kbuf[:])
+			r.reply = kbuf[:liveupdate.ReplyLen(size, liveupdate.SizeofRetrieveFD)]
+		}
+	case liveupdate.CmdFinish:
+		s.mu.Lock()
+		r.errno = b.finishFiles(s)
+		s.mu.Unlock()
+		if r.errno == 0 {
+			r.reply = kbuf[:liveupdate.ReplyLen(size, liveupdate.SizeofFinish)]
+		}
+	case liveupdate.CmdGetName:
+		var a liveupdate.GetNameArgs
+		a.Decode(kbuf[:])
+		if a.Reserved != 0 {
+			r.errno = unix.EINVAL
+			return
+		}
+		copy(a.Name[:liveupdate.MaxNameLen], s.name)
+		a.Encode(kbuf[:])
+		// The reply is the whole get_name struct, whatever the ops
+		// table said of its size.
+		r.reply = kbuf[:liveupdate.ReplyLen(size, liveupdate.SizeofGetName)]
+	}
+}
+
+// directionOK is luo_ioctl_type_valid: retrieved is set only on incoming
+// sessions.
+func directionOK(c liveupdate.Command, s *session) bool {
+	switch c.Direction() {
+	case liveupdate.Outgoing:
+		return !s.retrieved.Load()
+	case liveupdate.Incoming:
+		return s.retrieved.Load()
+	}
+	return true
+}
