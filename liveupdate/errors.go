@@ -56,19 +56,27 @@ func (e *Error) Error() string {
 		b.WriteString(" ")
 		b.WriteString(e.Path)
 	}
-	if e.Op == opPreserve {
+	switch e.Op {
+	case opPreserve:
 		b.WriteString(" fd ")
 		b.WriteString(strconv.Itoa(e.FD))
+		b.WriteString(" as")
 	}
 	if e.HasToken {
 		b.WriteString(" token 0x")
 		b.WriteString(strconv.FormatUint(e.Token, 16))
+		switch e.Op {
+		case opPreserve:
+			b.WriteString(" in")
+		case opRetrieve:
+			b.WriteString(" from")
+		}
 	}
 	if e.Session != "" {
-		if e.HasToken || e.Op == opPreserve {
-			b.WriteString(" in")
+		if !strings.HasSuffix(e.Op, "session") {
+			b.WriteString(" session")
 		}
-		b.WriteString(" session ")
+		b.WriteString(" ")
 		b.WriteString(strconv.Quote(e.Session))
 	}
 	b.WriteString(": ")
