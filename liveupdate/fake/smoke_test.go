@@ -13,6 +13,7 @@ import (
 )
 
 func TestSmokeKexec(t *testing.T) {
+	checkFDs(t)
 	k, err := fake.New()
 	if err != nil {
 		t.Fatal(err)

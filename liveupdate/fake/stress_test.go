@@ -22,6 +22,7 @@ import (
 // close. Every answer must be one the kernel could give, and at the end the
 // fake's bookkeeping must match what the agents hold.
 func TestStress(t *testing.T) {
+	checkFDs(t)
 	const (
 		incoming = 40
 		workers  = 8

@@ -1,0 +1,53 @@
+//go:build linux
+
+package liveupdate_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/go-luo/luo/liveupdate"
+	"github.com/go-luo/luo/liveupdate/fake"
+	"golang.org/x/sys/unix"
+)
+
+// On kernels without GET_NAME the request answers EINVAL, and Name reads
+// the name from the fd instead.
+func TestNameFallsBackWithoutGetName(t *testing.T) {
+	for _, gen := range []fake.Generation{fake.Newest, fake.FirstMerged} {
+		t.Run(gen.String(), func(t *testing.T) {
+			k, err := fake.New(fake.WithGeneration(gen))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k.Close()
+			dev, err := k.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dev.Close()
+			const name = "fallback-name-of-sixty-three-bytes-xxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+			if len(name) != liveupdate.MaxNameLen {
+				t.Fatalf("test name is %d bytes", len(name))
+			}
+			s, err := dev.CreateSession(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			arg := make([]byte, liveupdate.SizeofGetName)
+			(&liveupdate.GetNameArgs{Size: liveupdate.SizeofGetName}).Encode(arg)
+			raw := s.RawIoctl(liveupdate.CmdGetName.Request(), arg)
+			if gen == fake.FirstMerged && !errors.Is(raw, unix.EINVAL) {
+				t.Fatalf("GET_NAME on the first merged kernel: %v, want EINVAL", raw)
+			}
+			if gen == fake.Newest && raw != nil {
+				t.Fatalf("GET_NAME on the newest kernel: %v", raw)
+			}
+			got, err := s.Name()
+			if err != nil || got != name {
+				t.Fatalf("Name() = %q, %v; want %q", got, err, name)
+			}
+		})
+	}
+}
