@@ -41,6 +41,20 @@ func Call(fd int, req uint32, arg []byte, attachArgFD bool) error {
 	if len(arg) > MaxArg {
 		return unix.E2BIG
 	}
+	// Look at the argument's fd before this call opens fds of its own,
+	// which could take a closed number: the kernel's fget runs against
+	// the caller's fd table as it was.
+	flags := uint32(0)
+	argFD := -1
+	if attachArgFD && len(arg) >= 8 {
+		argFD = int(int32(native.Uint32(arg[4:])))
+		if _, err := unix.FcntlInt(uintptr(argFD), unix.F_GETFD, 0); argFD < 0 || err != nil {
+			flags |= FlagBadFD
+			argFD = -1
+		} else {
+			flags |= FlagArgFD
+		}
+	}
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -49,11 +63,9 @@ func Call(fd int, req uint32, arg []byte, attachArgFD bool) error {
 	defer unix.Close(mine)
 
 	var h [RequestHeaderLen]byte
-	flags := uint32(0)
 	fds := []int{theirs}
-	if attachArgFD && len(arg) >= 8 {
-		flags |= FlagArgFD
-		fds = append(fds, int(int32(native.Uint32(arg[4:]))))
+	if argFD >= 0 {
+		fds = append(fds, argFD)
 	}
 	msg := make([]byte, 0, RequestHeaderLen+len(arg))
 	EncodeRequest(&h, req, flags, len(arg))

@@ -281,14 +281,20 @@ func (b *boot) releaseSession(s *session) {
 // kernel stops (Kernel.Close) or is replaced.
 func (b *boot) shutdown() {
 	b.dead.Store(true)
+	for _, h := range []*header{&b.outgoing, &b.incoming} {
+		h.mu.Lock()
+		for _, s := range h.sessions {
+			s.mu.Lock()
+			for _, f := range s.files {
+				f.drop()
+			}
+			s.mu.Unlock()
+		}
+		h.mu.Unlock()
+	}
 	b.preservedMu.Lock()
 	defer b.preservedMu.Unlock()
-	for key, l := range b.preserved {
-		for _, f := range l {
-			f.drop()
-		}
-		delete(b.preserved, key)
-	}
+	clear(b.preserved)
 }
 
 // strscpy copies a name field as the first merged kernel did, without

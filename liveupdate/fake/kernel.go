@@ -138,14 +138,17 @@ func (k *Kernel) register(o *object) error {
 	return nil
 }
 
-func (k *Kernel) unregister(o *object) {
+// unregister removes o from the epoll set; false when it was not there
+// (Kernel.Close took every object and closes their fds itself).
+func (k *Kernel) unregister(o *object) bool {
 	k.objsMu.Lock()
 	defer k.objsMu.Unlock()
 	if k.objs == nil || k.objs[o.fd] != o {
-		return
+		return false
 	}
 	delete(k.objs, o.fd)
 	unix.EpollCtl(k.epfd, unix.EPOLL_CTL_DEL, o.fd, nil)
+	return true
 }
 
 // dispatch waits for messages and hang-ups on every object's fd.

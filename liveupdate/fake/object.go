@@ -95,14 +95,19 @@ func (o *object) put() {
 
 // release is the file's release: it unregisters and closes our end and
 // releases the device or session, as the kernel's release handlers do.
+//
+// The device or session is released before the fd leaves the epoll set:
+// until then, reap finds the object and waits on readMu for the release
+// that pump is running, so it never answers before a release completes.
 func (o *object) release() {
-	o.k.unregister(o)
-	unix.Close(o.fd)
 	if o.dev {
 		o.boot.releaseDevice(o)
 	} else {
 		o.boot.releaseSession(o.sess)
 	}
+	if o.k.unregister(o) {
+		unix.Close(o.fd)
+	} // else Kernel.Close has closed it
 }
 
 // pump reads every message waiting on the socket and starts a request for
@@ -127,10 +132,7 @@ func (o *object) pump() {
 			return
 		}
 		o.get()
-		go func() {
-			defer o.put()
-			o.serve(msg, fds)
-		}()
+		go o.serve(msg, fds)
 	}
 }
 
@@ -169,9 +171,12 @@ func recvMessage(fd int) (msg []byte, fds []int, err error) {
 }
 
 // serve answers one request message and sends the reply on the reply
-// socket that came with it.
+// socket that came with it. It drops the request's reference to o before
+// replying, as the kernel's ioctl puts the file before it returns, so a
+// caller that closes its fd on seeing the answer finds it released.
 func (o *object) serve(msg []byte, fds []int) {
 	if len(fds) == 0 {
+		o.put()
 		return // no reply socket: not one of ours; drop it
 	}
 	replyFD, extra := fds[0], fds[1:]
@@ -179,6 +184,7 @@ func (o *object) serve(msg []byte, fds []int) {
 	req, flags, arg, err := fakewire.DecodeRequest(msg)
 	if err != nil {
 		closeFDs(extra)
+		o.put()
 		return
 	}
 	r := &request{req: req, flags: flags, arg: arg, argFD: -1, newFD: -1}
@@ -195,6 +201,7 @@ func (o *object) serve(msg []byte, fds []int) {
 	if r.argFD >= 0 && !r.argFDKept {
 		unix.Close(r.argFD)
 	}
+	o.put()
 	var h [fakewire.ReplyHeaderLen]byte
 	rflags := uint32(0)
 	var rights []byte

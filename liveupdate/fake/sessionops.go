@@ -90,7 +90,10 @@ func (b *boot) sessionIoctl(o *object, r *request) {
 			r.errno = unix.EINVAL
 			return
 		}
-		copy(a.Name[:liveupdate.MaxNameLen], s.name)
+		// strscpy: the name and its NUL; bytes after it stay as the
+		// caller sent them.
+		n := copy(a.Name[:liveupdate.MaxNameLen], s.name)
+		a.Name[n] = 0
 		a.Encode(kbuf[:])
 		// The reply is the whole get_name struct, whatever the ops
 		// table said of its size.
