@@ -29,8 +29,8 @@ type boot struct {
 	devMu        sync.Mutex
 	dev          *object // the open device, nil when free
 	deserialized bool
-	deserErr     unix.Errno
-	in           *handover // from the previous kernel, restored on first open
+	deserErr     error          // why the restore failed; opens then fail with EIO
+	in           *incomingState // from the previous kernel, restored on first open
 
 	preservedMu sync.Mutex
 	preserved   map[fileKey][]*file
@@ -52,8 +52,8 @@ type session struct {
 	files     []*file     // in preservation order
 }
 
-func newBoot(k *Kernel, in *handover) *boot {
-	return &boot{k: k, cfg: &k.cfg, in: in, preserved: map[fileKey][]*file{}}
+func newBoot(k *Kernel) *boot {
+	return &boot{k: k, cfg: &k.cfg, preserved: map[fileKey][]*file{}}
 }
 
 // openDevice is the device's open: exclusive, and the first open restores
@@ -64,7 +64,7 @@ func (b *boot) openDevice() (int, error) {
 	if b.dev != nil {
 		return -1, unix.EBUSY
 	}
-	if err := b.deserializeOnce(); err != 0 {
+	if err := b.deserializeOnce(); err != nil {
 		return -1, err
 	}
 	o, user, err := b.k.newObject(b, nil)
@@ -84,22 +84,32 @@ func (b *boot) releaseDevice(o *object) {
 }
 
 // deserializeOnce restores the incoming sessions on the first open, and
-// returns the same answer on every later one (EIO when it failed).
+// returns the same answer on every later one: EIO, with the cause, when it
+// failed.
 // Called with devMu held.
-func (b *boot) deserializeOnce() unix.Errno {
-	if b.deserialized {
-		return b.deserErr
+func (b *boot) deserializeOnce() error {
+	if !b.deserialized {
+		b.deserialized = true
+		if b.in != nil {
+			if err := b.restore(b.in); err != nil {
+				b.deserErr = err
+			}
+			b.in = nil
+		}
 	}
-	b.deserialized = true
-	if b.in == nil {
-		return 0
+	if b.deserErr != nil {
+		return &restoreError{b.deserErr}
 	}
-	if err := b.restore(b.in); err != nil {
-		b.deserErr = unix.EIO
-	}
-	b.in = nil
-	return b.deserErr
+	return nil
 }
+
+// restoreError is the open's EIO after a failed restore, with its cause.
+type restoreError struct{ cause error }
+
+func (e *restoreError) Error() string {
+	return "input/output error (the state handed over by the previous kernel could not be restored: " + e.cause.Error() + ")"
+}
+func (e *restoreError) Unwrap() []error { return []error{unix.EIO, e.cause} }
 
 // insert adds s to the list, checking first for room (as the kernel grows
 // its block set before it looks at names) and then for the name.

@@ -9,23 +9,20 @@ import (
 
 // file is struct luo_file: one preserved file of a session.
 type file struct {
-	h     handler
-	token uint64
-	key   fileKey
-	fd    int // outgoing: the fake's reference to the preserved file; -1 when none
+	h   Handler
+	hf  HandlerFile // hf.FD: the fake's reference to the file, or -1
+	key fileKey
 
 	// incoming
-	data           any        // what the previous kernel's handler serialized
 	retrieveStatus unix.Errno // 0 not tried; retrieveOK after success; else the cached errno
-	retrieved      int        // the retrieved file, held until finish; -1 when none
-
-	private any // the handler's, between preserve and unpreserve
 }
+
+func (f *file) token() uint64 { return f.hf.Token }
 
 const retrieveOK unix.Errno = 1 << 20 // a status no errno has
 
 // fileKey indexes the preserved-files table (the kernel's xarray keyed by
-// the handler's get_id).
+// the handler's get_id) by inode; the handler's SameFile refines it.
 type fileKey struct{ dev, ino uint64 }
 
 func keyOf(fd int) (fileKey, error) {
@@ -36,36 +33,12 @@ func keyOf(fd int) (fileKey, error) {
 	return fileKey{uint64(st.Dev), st.Ino}, nil
 }
 
-// drop releases the fake's references to the file.
+// drop releases the fake's reference to the file.
 func (f *file) drop() {
-	if f.fd >= 0 {
-		unix.Close(f.fd)
-		f.fd = -1
+	if f.hf.FD >= 0 {
+		unix.Close(f.hf.FD)
+		f.hf.FD = -1
 	}
-	if f.retrieved >= 0 {
-		unix.Close(f.retrieved)
-		f.retrieved = -1
-	}
-}
-
-// handler is a file handler (struct liveupdate_file_handler).
-type handler interface {
-	compatible() string
-	canPreserve(fd int) bool
-	// sameFile reports whether two fds of one inode are the same
-	// preserved object for the EBUSY check (the handler's get_id).
-	sameFile(a, b int) bool
-	preserve(f *file) error
-	unpreserve(f *file)
-	// freeze captures the file for the next kernel and returns what goes
-	// into the handover.
-	freeze(f *file) (any, error)
-	unfreeze(f *file)
-	// retrieve rebuilds the file in the new kernel from f.data and
-	// returns its fd, owned by the fake.
-	retrieve(f *file) (int, error)
-	canFinish(f *file) bool
-	finish(f *file)
 }
 
 // preserve is luo_preserve_file, in the kernel's order of checks.
@@ -73,7 +46,7 @@ func (b *boot) preserve(s *session, r *request, token uint64) unix.Errno {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, f := range s.files {
-		if f.token == token {
+		if f.token() == token {
 			return unix.EEXIST
 		}
 	}
@@ -83,9 +56,9 @@ func (b *boot) preserve(s *session, r *request, token uint64) unix.Errno {
 	if r.argFD < 0 || r.flags&fakewire.FlagBadFD != 0 {
 		return unix.EBADF
 	}
-	var h handler
+	var h Handler
 	for _, it := range b.k.handlers {
-		if it.canPreserve(r.argFD) {
+		if it.CanPreserve(r.argFD) {
 			h = it
 			break
 		}
@@ -97,13 +70,17 @@ func (b *boot) preserve(s *session, r *request, token uint64) unix.Errno {
 	if err != nil {
 		return unix.EBADF
 	}
-	f := &file{h: h, token: token, key: key, fd: r.argFD, retrieved: -1}
+	f := &file{h: h, key: key, hf: HandlerFile{Token: token, FD: r.argFD}}
 	if b.cfg.gen != FirstMerged {
 		if errno := b.track(f); errno != 0 {
 			return errno
 		}
 	}
-	if err := h.preserve(f); err != nil {
+	err = b.k.faults.preserve()
+	if err == nil {
+		err = h.Preserve(&f.hf)
+	}
+	if err != nil {
 		b.untrack(f)
 		return toErrno(err)
 	}
@@ -112,35 +89,42 @@ func (b *boot) preserve(s *session, r *request, token uint64) unix.Errno {
 	return 0
 }
 
-// track enters f in the preserved-files table: EBUSY when the handler
-// says an entry is the same file.
+// track enters f in the preserved-files table: EBUSY when an entry is the
+// same file.
 func (b *boot) track(f *file) unix.Errno {
 	b.preservedMu.Lock()
 	defer b.preservedMu.Unlock()
-	if b.preserved[f.key] != nil {
-		for _, g := range b.preservedList(f.key) {
-			if f.h.sameFile(g.liveFD(), f.liveFD()) {
-				return unix.EBUSY
-			}
+	for _, g := range b.preserved[f.key] {
+		if sameFile(f.h, g.hf.FD, f.hf.FD) {
+			return unix.EBUSY
 		}
 	}
-	b.preservedAdd(f)
+	b.preserved[f.key] = append(b.preserved[f.key], f)
 	return 0
+}
+
+func sameFile(h Handler, a, b int) bool {
+	if id, ok := h.(FileIdentifier); ok {
+		return id.SameFile(a, b)
+	}
+	return true
 }
 
 func (b *boot) untrack(f *file) {
 	b.preservedMu.Lock()
 	defer b.preservedMu.Unlock()
-	b.preservedRemove(f)
-}
-
-// liveFD is the fd that stands for the file now: the preserved one, or
-// the retrieved one.
-func (f *file) liveFD() int {
-	if f.fd >= 0 {
-		return f.fd
+	l := b.preserved[f.key]
+	for i, g := range l {
+		if g == f {
+			l = append(l[:i], l[i+1:]...)
+			break
+		}
 	}
-	return f.retrieved
+	if len(l) == 0 {
+		delete(b.preserved, f.key)
+	} else {
+		b.preserved[f.key] = l
+	}
 }
 
 // unpreserveFiles is luo_file_unpreserve_files: last preserved first.
@@ -148,7 +132,7 @@ func (f *file) liveFD() int {
 func (b *boot) unpreserveFiles(s *session) {
 	for i := len(s.files) - 1; i >= 0; i-- {
 		f := s.files[i]
-		f.h.unpreserve(f)
+		f.h.Unpreserve(&f.hf)
 		b.untrack(f)
 		f.drop()
 	}
@@ -161,7 +145,7 @@ func (b *boot) retrieve(s *session, token uint64) (int, unix.Errno) {
 	defer s.mu.Unlock()
 	var f *file
 	for _, it := range s.files {
-		if it.token == token {
+		if it.token() == token {
 			f = it
 			break
 		}
@@ -171,7 +155,11 @@ func (b *boot) retrieve(s *session, token uint64) (int, unix.Errno) {
 	}
 	switch f.retrieveStatus {
 	case 0:
-		fd, err := f.h.retrieve(f)
+		err := b.k.faults.retrieve(s.name, token)
+		fd := -1
+		if err == nil {
+			fd, err = f.h.Retrieve(&f.hf)
+		}
 		if err != nil {
 			errno := toErrno(err)
 			if b.cfg.gen != FirstMerged {
@@ -179,14 +167,15 @@ func (b *boot) retrieve(s *session, token uint64) (int, unix.Errno) {
 			}
 			return -1, errno
 		}
-		f.retrieved = fd
+		f.hf.FD = fd
+		f.hf.Retrieved = true
 		f.retrieveStatus = retrieveOK
-		if key, err := keyOf(fd); err == nil {
-			f.key = key
-		}
 		if b.cfg.gen != FirstMerged {
+			if key, err := keyOf(fd); err == nil {
+				f.key = key
+			}
 			b.preservedMu.Lock()
-			b.preservedAdd(f)
+			b.preserved[f.key] = append(b.preserved[f.key], f)
 			b.preservedMu.Unlock()
 		}
 	case retrieveOK:
@@ -194,7 +183,7 @@ func (b *boot) retrieve(s *session, token uint64) (int, unix.Errno) {
 		return -1, f.retrieveStatus
 	}
 	// Another fd of the same open file: the offset is shared.
-	fd, err := unix.FcntlInt(uintptr(f.retrieved), unix.F_DUPFD_CLOEXEC, 0)
+	fd, err := unix.FcntlInt(uintptr(f.hf.FD), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return -1, toErrno(err)
 	}
@@ -209,13 +198,13 @@ func (b *boot) finishFiles(s *session) unix.Errno {
 		return 0
 	}
 	for _, f := range s.files {
-		if !f.h.canFinish(f) {
+		if !f.h.CanFinish(&f.hf) {
 			return unix.EBUSY
 		}
 	}
 	for i := len(s.files) - 1; i >= 0; i-- {
 		f := s.files[i]
-		f.h.finish(f)
+		f.h.Finish(&f.hf)
 		if f.retrieveStatus == retrieveOK {
 			b.untrack(f)
 		}
@@ -223,25 +212,4 @@ func (b *boot) finishFiles(s *session) unix.Errno {
 	}
 	s.files = nil
 	return 0
-}
-
-// The preserved-files table: files by inode, then by the handler's
-// identity. Called with preservedMu held.
-func (b *boot) preservedList(k fileKey) []*file { return b.preserved[k] }
-
-func (b *boot) preservedAdd(f *file) { b.preserved[f.key] = append(b.preserved[f.key], f) }
-
-func (b *boot) preservedRemove(f *file) {
-	l := b.preserved[f.key]
-	for i, g := range l {
-		if g == f {
-			l = append(l[:i], l[i+1:]...)
-			break
-		}
-	}
-	if len(l) == 0 {
-		delete(b.preserved, f.key)
-	} else {
-		b.preserved[f.key] = l
-	}
 }

@@ -3,50 +3,50 @@
 package fake
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"strings"
 
+	"github.com/go-luo/luo/kho"
 	"github.com/go-luo/luo/liveupdate"
 	"golang.org/x/sys/unix"
 )
 
-// handover is what one kernel leaves for the next.
-type handover struct {
-	liveupdateNum uint64
-	sessions      []handoverSession
-}
-
-type handoverSession struct {
-	name  string
-	files []handoverFile
-}
-
-type handoverFile struct {
-	compatible string
-	token      uint64
-	data       any
-}
-
 // Kexec performs a live update, as reboot(LINUX_REBOOT_CMD_KEXEC) does
 // with a kexec image loaded: it freezes every outgoing session's files in
-// order and hands the sessions to the next kernel, which this Kernel then
-// runs. The next kernel finds them as incoming sessions after its first
-// Open. When a file cannot be frozen, everything frozen is unfrozen, every
-// session stays as it was, and Kexec returns the error, as the kernel's
-// reboot does.
+// order, writes them into a KHO image in the kernel's byte layout (luo-v5;
+// package kho), and boots the next kernel from those bytes alone. The next
+// kernel restores the sessions, as incoming, on its first Open. With
+// WithImageFile the image is also written to that file, for a second stage
+// that runs as another process.
 //
-// Device and session fds of the old kernel stay open (a test's process
-// lives on, unlike a real one), but every request on them fails with an
-// error matching unix.ESTALE; close them as usual.
+// When a file cannot be frozen, everything frozen is unfrozen, every
+// session stays as it was, and Kexec returns the error, as the kernel's
+// reboot does. Device and session fds of the old kernel stay open (a
+// test's process lives on, unlike a real one), but every request on them
+// fails with an error matching unix.ESTALE; close them as usual.
 func (k *Kernel) Kexec() error {
 	k.reap()
 	k.bootMu.Lock()
 	defer k.bootMu.Unlock()
 	b := k.cur
-	h, err := b.serializeSessions()
+	img, err := b.serializeSessions()
 	if err != nil {
 		return &liveupdate.Error{Op: "kexec", Err: err}
 	}
-	next := newBoot(k, h)
+	if k.cfg.imageFile != "" {
+		if err := writeImageFile(k.cfg.imageFile, img); err != nil {
+			b.abortSerialize()
+			return &liveupdate.Error{Op: "kexec", Err: err}
+		}
+	}
+	next, err := bootFrom(k, img)
+	if err != nil {
+		// The new kernel would panic: this machine is gone.
+		b.abortSerialize()
+		return &liveupdate.Error{Op: "kexec", Err: err}
+	}
 	k.cur = next
 	b.dead.Store(true)
 	b.serialize.Unlock() // waiters wake, see dead, and answer stale
@@ -54,67 +54,178 @@ func (k *Kernel) Kexec() error {
 	return nil
 }
 
-// serializeSessions is luo_session_serialize. On success it returns with
-// b.serialize held for writing, as the kernel never releases it.
-func (b *boot) serializeSessions() (*handover, error) {
+// serializeSessions is luo_session_serialize plus the KHO write. On
+// success it returns with b.serialize held for writing, as the kernel never
+// releases it.
+func (b *boot) serializeSessions() (*kho.Image, error) {
 	b.serialize.Lock()
 	b.outgoing.mu.Lock()
 	defer b.outgoing.mu.Unlock()
-	h := &handover{liveupdateNum: b.liveupdateNum + 1}
+	mem := kho.NewMemory()
+	st := &kho.State{LiveupdateNum: b.liveupdateNum + 1}
 	for i, s := range b.outgoing.sessions {
-		hs, err := b.freezeSession(s)
+		ss, err := b.freezeSession(s, mem)
 		if err != nil {
 			for j := i - 1; j >= 0; j-- {
 				b.unfreezeSession(b.outgoing.sessions[j])
 			}
 			b.serialize.Unlock()
-			return nil, fmt.Errorf("session %q: %w", s.name, err)
+			return nil, fmt.Errorf("freeze session %q: %w", s.name, err)
 		}
-		h.sessions = append(h.sessions, hs)
+		st.Sessions = append(st.Sessions, ss)
 	}
-	return h, nil
+	root, err := kho.WriteLUO(mem, st)
+	if err != nil {
+		for j := len(b.outgoing.sessions) - 1; j >= 0; j-- {
+			b.unfreezeSession(b.outgoing.sessions[j])
+		}
+		b.serialize.Unlock()
+		return nil, err
+	}
+	return &kho.Image{Mem: mem, Root: root}, nil
 }
 
-func (b *boot) freezeSession(s *session) (handoverSession, error) {
+// abortSerialize unfreezes after a failure past serializeSessions.
+func (b *boot) abortSerialize() {
+	b.outgoing.mu.Lock()
+	for j := len(b.outgoing.sessions) - 1; j >= 0; j-- {
+		b.unfreezeSession(b.outgoing.sessions[j])
+	}
+	b.outgoing.mu.Unlock()
+	b.serialize.Unlock()
+}
+
+func (b *boot) freezeSession(s *session, mem *kho.Memory) (kho.SessionState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	hs := handoverSession{name: s.name}
-	for i, f := range s.files {
-		data, err := f.h.freeze(f)
-		if err != nil {
-			for j := 0; j < i; j++ {
-				s.files[j].h.unfreeze(s.files[j])
-			}
-			return handoverSession{}, err
-		}
-		hs.files = append(hs.files, handoverFile{compatible: f.h.compatible(), token: f.token, data: data})
+	if err := b.k.faults.freeze(s.name); err != nil {
+		return kho.SessionState{}, err
 	}
-	return hs, nil
+	ss := kho.SessionState{Name: s.name}
+	for i, f := range s.files {
+		f.hf.Mem = mem
+		if err := f.h.Freeze(&f.hf); err != nil {
+			for j := 0; j < i; j++ {
+				s.files[j].h.Unfreeze(&s.files[j].hf)
+			}
+			return kho.SessionState{}, fmt.Errorf("token %#x: %w", f.hf.Token, err)
+		}
+		ss.Files = append(ss.Files, kho.FileSer{Compatible: f.h.Compatible(), Data: f.hf.Data, Token: f.hf.Token})
+	}
+	return ss, nil
 }
 
 func (b *boot) unfreezeSession(s *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, f := range s.files {
-		f.h.unfreeze(f)
+		f.h.Unfreeze(&f.hf)
 	}
 }
 
+// PanicError reports a handed-over state that the kernel checks at boot
+// and panics on: a luo_ser of another ABI version (compatible string) or a
+// corrupt session block chain. A fake cannot boot from such an image.
+type PanicError struct {
+	Err error
+}
+
+func (e *PanicError) Error() string {
+	return "fake: the next kernel would panic at boot: " + e.Err.Error()
+}
+
+// Unwrap returns the decoding error.
+func (e *PanicError) Unwrap() error { return e.Err }
+
+// bootFrom starts the kernel that img hands over to. What the real kernel
+// checks in its early initcall (the root and the session chain) is checked
+// now, and fails as a PanicError; the rest is restored on the first open.
+func bootFrom(k *Kernel, img *kho.Image) (*boot, error) {
+	b := newBoot(k)
+	if img == nil || img.Root == 0 {
+		return b, nil
+	}
+	st, err := kho.ReadLUO(img.Mem, img.Root)
+	if err != nil && isBootCheck(err) {
+		return nil, &PanicError{Err: err}
+	}
+	b.in = &incomingState{img: img, st: st, err: err}
+	if st != nil {
+		b.liveupdateNum = st.LiveupdateNum
+	}
+	return b, nil
+}
+
+// isBootCheck tells errors the kernel meets in its early initcall (the
+// root, the session chain) from those of the first open (the files).
+//
+// The kernel restores the session block chain early (luo_session_setup_
+// incoming) and panics when the root or that chain is bad; sessions'
+// entries and their files are deserialized at the first open, whose
+// failure is EIO.
+func isBootCheck(err error) bool {
+	var de *kho.DecodeError
+	if errors.As(err, &de) {
+		return strings.HasPrefix(de.Rule, "luo_ser") || strings.HasPrefix(de.Rule, "session block")
+	}
+	return true
+}
+
+// incomingState is what the previous kernel handed over, before the first
+// open restores it.
+type incomingState struct {
+	img *kho.Image
+	st  *kho.State
+	err error // a decoding error of the files, seen at the first open
+}
+
 // restore is luo_session_deserialize: it rebuilds the incoming sessions.
-func (b *boot) restore(h *handover) error {
-	b.liveupdateNum = h.liveupdateNum
+func (b *boot) restore(in *incomingState) error {
+	if err := b.k.faults.restore(); err != nil {
+		return err
+	}
+	if in.err != nil {
+		return in.err
+	}
 	b.incoming.mu.Lock()
 	defer b.incoming.mu.Unlock()
-	for _, hs := range h.sessions {
-		s := &session{name: hs.name}
-		for _, hf := range hs.files {
-			hd := b.k.handler(hf.compatible)
-			if hd == nil {
-				return unix.ENOENT
+	for _, ss := range in.st.Sessions {
+		s := &session{name: ss.Name}
+		for _, fs := range ss.Files {
+			h := b.k.handler(fs.Compatible)
+			if h == nil {
+				return fmt.Errorf("session %q token %#x: no handler %q: %w", ss.Name, fs.Token, fs.Compatible, unix.ENOENT)
 			}
-			s.files = append(s.files, &file{h: hd, token: hf.token, data: hf.data, fd: -1, retrieved: -1})
+			s.files = append(s.files, &file{h: h, hf: HandlerFile{Token: fs.Token, FD: -1, Mem: in.img.Mem, Data: fs.Data}})
 		}
 		b.incoming.sessions = append(b.incoming.sessions, s)
 	}
 	return nil
+}
+
+func writeImageFile(path string, img *kho.Image) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := img.WriteTo(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func readImageFile(path string) (*kho.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return kho.ReadImage(f)
 }

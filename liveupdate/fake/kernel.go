@@ -4,7 +4,11 @@ package fake
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"sync"
+
+	"github.com/go-luo/luo/kho"
 
 	"github.com/go-luo/luo/liveupdate"
 	"golang.org/x/sys/unix"
@@ -31,30 +35,50 @@ type Kernel struct {
 	bootMu sync.Mutex
 	cur    *boot // the kernel now running
 
-	handlers []handler // registered file handlers, in registration order
+	handlers []Handler // registered file handlers, in registration order
+	faults   faults
 }
 
 // handler returns the registered handler with that compatible string.
-func (k *Kernel) handler(compatible string) handler {
+func (k *Kernel) handler(compatible string) Handler {
 	for _, h := range k.handlers {
-		if h.compatible() == compatible {
+		if h.Compatible() == compatible {
 			return h
 		}
 	}
 	return nil
 }
 
-// New starts a fake kernel, freshly booted (no incoming sessions),
-// configured by opts.
+// New starts a fake kernel configured by opts. It boots fresh (no
+// incoming sessions), or, with WithImageFile naming an existing file, from
+// the image a previous Kexec left there. An image the real kernel would
+// panic on gives a *PanicError.
 func New(opts ...Option) (*Kernel, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return newKernel(cfg, nil)
+	var img *kho.Image
+	if cfg.imageFile != "" {
+		i, err := readImageFile(cfg.imageFile)
+		switch {
+		case err == nil:
+			img = i
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, fmt.Errorf("fake: boot from %s: %w", cfg.imageFile, err)
+		}
+	}
+	return newKernel(cfg, img)
 }
 
-func newKernel(cfg config, in *handover) (*Kernel, error) {
+func newKernel(cfg config, img *kho.Image) (*Kernel, error) {
+	k := &Kernel{cfg: cfg, objs: map[int]*object{}, done: make(chan struct{})}
+	k.handlers = append([]Handler{&memfdHandler{v2: cfg.memfdV2}}, cfg.handlers...)
+	b, err := bootFrom(k, img)
+	if err != nil {
+		return nil, err
+	}
+	k.cur = b
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
@@ -69,9 +93,7 @@ func newKernel(cfg config, in *handover) (*Kernel, error) {
 		unix.Close(wake)
 		return nil, err
 	}
-	k := &Kernel{cfg: cfg, epfd: epfd, wake: wake, done: make(chan struct{}), objs: map[int]*object{}}
-	k.handlers = []handler{&memfdHandler{v2: cfg.memfdV2}}
-	k.cur = newBoot(k, in)
+	k.epfd, k.wake = epfd, wake
 	go k.dispatch()
 	return k, nil
 }

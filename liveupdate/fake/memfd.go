@@ -4,33 +4,37 @@ package fake
 
 import (
 	"fmt"
+	"io"
 	"os"
 
+	"github.com/go-luo/luo/kho"
 	"golang.org/x/sys/unix"
 )
 
 // memfdHandler models mm/memfd_luo.c: it preserves memfds (any shmem file
 // with no links: memfd_create, O_TMPFILE on tmpfs) with their contents,
-// size and file position.
+// size and file position, in the memfd-v1 (or memfd-v2) layout.
 //
-// The kernel freezes a preserved memfd's size: ftruncate, a write past the
-// end and fallocate fail with EPERM until the session is closed. A process
-// cannot make a file refuse that and allow it again later (seals are for
-// good), so the fake checks instead: when the size has changed at the live
-// update, the kexec fails with an error matching EPERM that names the file,
-// telling the test that its agent did what the kernel would have refused.
+// The kernel pins a preserved memfd's pages and freezes its size:
+// ftruncate, a write past the end and fallocate fail with EPERM until the
+// session is closed. A process cannot make a file refuse that and allow it
+// again later (seals are for good), so the fake checks instead: when the
+// size has changed at the live update, the kexec fails with a
+// FrozenSizeError (matching EPERM) that names the file, telling the test
+// that its agent did what the kernel would have refused. The contents are
+// read at the live update, as the pinned pages are.
 type memfdHandler struct {
 	v2 bool // memfd-v2: seals kept, files compared by inode
 }
 
-func (h *memfdHandler) compatible() string {
+func (h *memfdHandler) Compatible() string {
 	if h.v2 {
-		return "memfd-v2"
+		return kho.MemfdV2
 	}
-	return "memfd-v1"
+	return kho.MemfdV1
 }
 
-func (h *memfdHandler) canPreserve(fd int) bool {
+func (h *memfdHandler) CanPreserve(fd int) bool {
 	var fs unix.Statfs_t
 	if unix.Fstatfs(fd, &fs) != nil || fs.Type != unix.TMPFS_MAGIC {
 		return false // hugetlbfs memfds are not shmem files
@@ -39,36 +43,39 @@ func (h *memfdHandler) canPreserve(fd int) bool {
 	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 0
 }
 
-// sameFile is the handler's get_id: memfd-v2 keys files by inode, so any fd
+// SameFile is the handler's get_id: memfd-v2 keys files by inode, so any fd
 // of the memfd is the same; memfd-v1 has none, so the kernel keys by
 // struct file, and only fds of the same open file (dups, fds passed over
-// sockets) are the same.
-func (h *memfdHandler) sameFile(a, b int) bool {
+// sockets) are the same. kcmp(2) tells; without it, the inode decides.
+func (h *memfdHandler) SameFile(a, b int) bool {
 	if h.v2 {
 		return true
 	}
 	pid := os.Getpid()
 	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(pid), uintptr(pid), kcmpFile, uintptr(a), uintptr(b), 0)
 	if e != 0 {
-		return true // no kcmp: fall back to the inode
+		return true
 	}
 	return r == 0
 }
 
 const kcmpFile = 0 // KCMP_FILE
 
-type memfdPrivate struct{ size int64 }
+type memfdPrivate struct {
+	size int64 // at preserve: the size the kernel would freeze
+	pa   uint64
+}
 
-func (h *memfdHandler) preserve(f *file) error {
+func (h *memfdHandler) Preserve(f *HandlerFile) error {
 	var st unix.Stat_t
-	if err := unix.Fstat(f.fd, &st); err != nil {
+	if err := unix.Fstat(f.FD, &st); err != nil {
 		return err
 	}
-	f.private = memfdPrivate{size: st.Size}
+	f.Private = &memfdPrivate{size: st.Size}
 	return nil
 }
 
-func (h *memfdHandler) unpreserve(f *file) {}
+func (h *memfdHandler) Unpreserve(f *HandlerFile) {}
 
 // FrozenSizeError reports a preserved memfd whose size changed before the
 // live update, which the kernel would have refused with EPERM.
@@ -85,41 +92,47 @@ func (e *FrozenSizeError) Error() string {
 // Unwrap returns EPERM, the kernel's answer to the change.
 func (e *FrozenSizeError) Unwrap() error { return unix.EPERM }
 
-// memfdState is what memfd-v1 hands to the next kernel.
-type memfdState struct {
-	pos, size int64
-	seals     int
-	contents  []byte
-}
-
-func (h *memfdHandler) freeze(f *file) (any, error) {
+// Freeze writes the memfd into the image: its position, size and every
+// page (the kernel pins them all, so holes come back as zeroed pages).
+func (h *memfdHandler) Freeze(f *HandlerFile) error {
 	var st unix.Stat_t
-	if err := unix.Fstat(f.fd, &st); err != nil {
-		return nil, err
+	if err := unix.Fstat(f.FD, &st); err != nil {
+		return err
 	}
-	if p := f.private.(memfdPrivate); st.Size != p.size {
-		return nil, &FrozenSizeError{Token: f.token, Preserved: p.size, Now: st.Size}
+	p := f.Private.(*memfdPrivate)
+	if st.Size != p.size {
+		return &FrozenSizeError{Token: f.Token, Preserved: p.size, Now: st.Size}
 	}
-	pos, err := unix.Seek(f.fd, 0, 1)
+	pos, err := unix.Seek(f.FD, 0, 1)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	s := &memfdState{pos: pos, size: st.Size, contents: make([]byte, st.Size)}
-	if _, err := unix.Pread(f.fd, s.contents, 0); err != nil {
-		return nil, err
-	}
+	var seals uint32
 	if h.v2 {
-		s.seals, _ = unix.FcntlInt(uintptr(f.fd), unix.F_GET_SEALS, 0)
+		s, err := unix.FcntlInt(uintptr(f.FD), unix.F_GET_SEALS, 0)
+		if err == nil {
+			seals = uint32(s)
+		}
 	}
-	return s, nil
+	pa, err := kho.WriteMemfd(f.Mem, h.Compatible(), uint64(pos), uint64(st.Size), seals, fdReaderAt(f.FD))
+	if err != nil {
+		return err
+	}
+	p.pa = pa
+	f.Data = pa
+	return nil
 }
 
-func (h *memfdHandler) unfreeze(f *file) {}
+// Unfreeze has nothing to undo: the image being written is dropped whole.
+func (h *memfdHandler) Unfreeze(f *HandlerFile) {}
 
-func (h *memfdHandler) retrieve(f *file) (int, error) {
-	s, ok := f.data.(*memfdState)
-	if !ok {
-		return -1, unix.EINVAL
+// Retrieve makes a new memfd with the preserved contents, size and
+// position. memfd-v1 does not keep seals, and makes the file without
+// MFD_ALLOW_SEALING, as the kernel does.
+func (h *memfdHandler) Retrieve(f *HandlerFile) (int, error) {
+	ms, err := kho.ReadMemfd(f.Mem, h.Compatible(), f.Data)
+	if err != nil {
+		return -1, err
 	}
 	flags := unix.MFD_CLOEXEC
 	if h.v2 {
@@ -129,47 +142,50 @@ func (h *memfdHandler) retrieve(f *file) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	if err := h.fill(fd, s); err != nil {
+	if err := fillMemfd(fd, ms, f.Mem); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
 	return fd, nil
 }
 
-func (h *memfdHandler) fill(fd int, s *memfdState) error {
-	if err := unix.Ftruncate(fd, s.size); err != nil {
+func fillMemfd(fd int, ms *kho.MemfdSer, mem *kho.Memory) error {
+	if err := unix.Ftruncate(fd, int64(ms.Size)); err != nil {
 		return err
 	}
-	const page = 4096
-	for off := 0; off < len(s.contents); off += page {
-		p := s.contents[off:min(off+page, len(s.contents))]
-		if allZero(p) {
-			continue // a hole reads back as zeros
-		}
-		if _, err := unix.Pwrite(fd, p, int64(off)); err != nil {
-			return err
-		}
-	}
-	if _, err := unix.Seek(fd, s.pos, 0); err != nil {
+	if err := ms.ReadContents(mem, fdWriterAt(fd)); err != nil {
 		return err
 	}
-	if h.v2 && s.seals != 0 {
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, s.seals); err != nil {
+	if _, err := unix.Seek(fd, int64(ms.Pos), 0); err != nil {
+		return err
+	}
+	if ms.Seals != 0 {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, int(ms.Seals)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func allZero(p []byte) bool {
-	for _, c := range p {
-		if c != 0 {
-			return false
-		}
+func (h *memfdHandler) CanFinish(f *HandlerFile) bool { return true }
+
+// Finish of a file never retrieved discards its pages; the image's memory
+// goes with the boot, so there is nothing to do.
+func (h *memfdHandler) Finish(f *HandlerFile) {}
+
+// fdReaderAt and fdWriterAt read and write an fd the caller keeps owning.
+type fdReaderAt int
+
+func (fd fdReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := unix.Pread(int(fd), p, off)
+	if err == nil && n < len(p) {
+		return n, io.EOF
 	}
-	return true
+	return n, err
 }
 
-func (h *memfdHandler) canFinish(f *file) bool { return true }
+type fdWriterAt int
 
-func (h *memfdHandler) finish(f *file) {}
+func (fd fdWriterAt) WriteAt(p []byte, off int64) (int, error) {
+	return unix.Pwrite(int(fd), p, off)
+}

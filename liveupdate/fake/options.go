@@ -2,6 +2,8 @@
 
 package fake
 
+import "os"
+
 // Generation selects which generation of the kernel's LUO ABI a fake
 // kernel models.
 type Generation int
@@ -41,6 +43,8 @@ type config struct {
 	maxFiles    int
 	seedGetName bool
 	memfdV2     bool
+	handlers    []Handler
+	imageFile   string
 }
 
 func defaultConfig() config { return config{} }
@@ -90,3 +94,28 @@ func WithSeedGetName() Option { return func(c *config) { c.seedGetName = true } 
 // is memfd-v1, as in torvalds/linux: seals are not kept, and only fds of
 // the same open file (dups, fds passed over sockets) count as the same.
 func WithMemfdV2() Option { return func(c *config) { c.memfdV2 = true } }
+
+// WithHandler registers a file handler after the built-in memfd handler:
+// files the memfd handler does not take are offered to the handlers in
+// registration order. A kernel booted from an image needs handlers of the
+// same compatible strings as the kernel that wrote it.
+func WithHandler(h Handler) Option { return func(c *config) { c.handlers = append(c.handlers, h) } }
+
+// ImageEnv is the environment variable FromEnv reads.
+const ImageEnv = "LUO_FAKE_IMAGE"
+
+// WithImageFile names a file that carries the live update between
+// processes: New boots from it when it exists (the second stage), and
+// Kexec writes the image to it (the first stage). Run both stages with the
+// same option; remove the file to boot fresh.
+func WithImageFile(path string) Option { return func(c *config) { c.imageFile = path } }
+
+// FromEnv is WithImageFile of the path in the LUO_FAKE_IMAGE environment
+// variable, when it is set.
+func FromEnv() Option {
+	return func(c *config) {
+		if p := os.Getenv(ImageEnv); p != "" {
+			c.imageFile = p
+		}
+	}
+}

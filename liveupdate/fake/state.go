@@ -50,7 +50,7 @@ func (h *header) snapshot() []SessionInfo {
 		s.mu.Lock()
 		si := SessionInfo{Name: s.name, Retrieved: s.retrieved.Load()}
 		for _, f := range s.files {
-			si.Files = append(si.Files, FileInfo{Token: f.token, Compatible: f.h.compatible(), Retrieved: f.retrieveStatus == retrieveOK})
+			si.Files = append(si.Files, FileInfo{Token: f.token(), Compatible: f.h.Compatible(), Retrieved: f.retrieveStatus == retrieveOK})
 		}
 		s.mu.Unlock()
 		out = append(out, si)
@@ -82,7 +82,7 @@ func (k *Kernel) CheckInvariants() error {
 	for _, l := range b.preserved {
 		for _, f := range l {
 			if tracked[f] {
-				return fmt.Errorf("file token %#x tracked twice", f.token)
+				return fmt.Errorf("file token %#x tracked twice", f.token())
 			}
 			tracked[f] = true
 		}
@@ -104,15 +104,15 @@ func (k *Kernel) CheckInvariants() error {
 			s.mu.Lock()
 			tokens := map[uint64]bool{}
 			for _, f := range s.files {
-				if tokens[f.token] {
+				if tokens[f.token()] {
 					s.mu.Unlock()
-					return fmt.Errorf("session %q: token %#x twice", s.name, f.token)
+					return fmt.Errorf("session %q: token %#x twice", s.name, f.token())
 				}
-				tokens[f.token] = true
+				tokens[f.token()] = true
 				live := h.name == "outgoing" || f.retrieveStatus == retrieveOK
 				if live && b.cfg.gen != FirstMerged && !tracked[f] {
 					s.mu.Unlock()
-					return fmt.Errorf("session %q: token %#x not in the preserved-files table", s.name, f.token)
+					return fmt.Errorf("session %q: token %#x not in the preserved-files table", s.name, f.token())
 				}
 				delete(tracked, f)
 			}
@@ -124,7 +124,7 @@ func (k *Kernel) CheckInvariants() error {
 		}
 	}
 	for f := range tracked {
-		return fmt.Errorf("preserved-files table holds token %#x of no session", f.token)
+		return fmt.Errorf("preserved-files table holds token %#x of no session", f.token())
 	}
 	return nil
 }
