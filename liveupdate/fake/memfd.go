@@ -62,8 +62,8 @@ func (h *memfdHandler) SameFile(a, b int) bool {
 const kcmpFile = 0 // KCMP_FILE
 
 type memfdPrivate struct {
-	size int64 // at preserve: the size the kernel would freeze
-	pa   uint64
+	size  int64  // at preserve: the size the kernel would freeze
+	seals uint32 // memfd-v2: at preserve
 }
 
 func (h *memfdHandler) Preserve(f *HandlerFile) error {
@@ -71,7 +71,19 @@ func (h *memfdHandler) Preserve(f *HandlerFile) error {
 	if err := unix.Fstat(f.FD, &st); err != nil {
 		return err
 	}
-	f.Private = &memfdPrivate{size: st.Size}
+	p := &memfdPrivate{size: st.Size}
+	if h.v2 {
+		// memfd-v2 records the seals when the file is preserved and
+		// refuses seals it does not know.
+		seals, err := unix.FcntlInt(uintptr(f.FD), unix.F_GET_SEALS, 0)
+		if err == nil {
+			if uint32(seals)&^kho.MemfdAllSeals != 0 {
+				return unix.EOPNOTSUPP
+			}
+			p.seals = uint32(seals)
+		}
+	}
+	f.Private = p
 	return nil
 }
 
@@ -107,18 +119,10 @@ func (h *memfdHandler) Freeze(f *HandlerFile) error {
 	if err != nil {
 		return err
 	}
-	var seals uint32
-	if h.v2 {
-		s, err := unix.FcntlInt(uintptr(f.FD), unix.F_GET_SEALS, 0)
-		if err == nil {
-			seals = uint32(s)
-		}
-	}
-	pa, err := kho.WriteMemfd(f.Mem, h.Compatible(), uint64(pos), uint64(st.Size), seals, fdReaderAt(f.FD))
+	pa, err := kho.WriteMemfd(f.Mem, h.Compatible(), uint64(pos), uint64(st.Size), p.seals, fdReaderAt(f.FD))
 	if err != nil {
 		return err
 	}
-	p.pa = pa
 	f.Data = pa
 	return nil
 }

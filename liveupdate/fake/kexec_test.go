@@ -1,0 +1,435 @@
+//go:build linux
+
+package fake_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/go-luo/luo/kho"
+	"github.com/go-luo/luo/liveupdate"
+	"github.com/go-luo/luo/liveupdate/fake"
+	"golang.org/x/sys/unix"
+)
+
+// newKernel starts a fake that the test closes.
+func newKernel(t *testing.T, opts ...fake.Option) *fake.Kernel {
+	t.Helper()
+	k, err := fake.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	return k
+}
+
+func open(t *testing.T, k *fake.Kernel) *liveupdate.Device {
+	t.Helper()
+	d, err := k.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func mustErrno(t *testing.T, err error, want unix.Errno, what string) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: got %v, want %v", what, err, unix.ErrnoName(want))
+	}
+}
+
+// kexec runs the live update and closes the old kernel's fds.
+func kexec(t *testing.T, k *fake.Kernel, old ...interface{ Close() error }) {
+	t.Helper()
+	if err := k.Kexec(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range old {
+		c.Close()
+	}
+}
+
+// Contents with holes, a size that is not a multiple of the page, and the
+// file position all survive; the retrieved file is a real memfd that can
+// be written and mapped.
+func TestKexecMemfdContents(t *testing.T) {
+	checkFDs(t)
+	k := newKernel(t)
+	d := open(t, k)
+	s, err := d.CreateSession("mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := memfd(t, "")
+	const size = 5*4096 + 123
+	want := make([]byte, size)
+	copy(want[10:], "first page")
+	copy(want[3*4096+7:], "fourth page, after two holes")
+	copy(want[size-5:], "tail!")
+	if err := m.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int{10, 3*4096 + 7, size - 5} {
+		end := off + bytes.IndexByte(want[off:], 0)
+		if end < off {
+			end = size
+		}
+		if _, err := m.WriteAt(want[off:end], int64(off)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Seek(4242, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Preserve(m, 7); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	d.Close()
+	kexec(t, k, s)
+	if st := k.State(); st.LiveupdateNum != 1 {
+		t.Errorf("liveupdate number %d after one update, want 1", st.LiveupdateNum)
+	}
+
+	d2 := open(t, k)
+	in, err := d2.RetrieveSession("mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	f, err := in.Retrieve(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pos, _ := f.Seek(0, 1)
+	if pos != 4242 {
+		t.Errorf("file position %d, want 4242", pos)
+	}
+	fi, _ := f.Stat()
+	if fi.Size() != size {
+		t.Errorf("size %d, want %d", fi.Size(), size)
+	}
+	got := make([]byte, size)
+	if _, err := f.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("contents differ after the live update")
+	}
+	link, _ := os.Readlink("/proc/self/fd/" + itoa(int(f.Fd())))
+	if link != "/memfd: (deleted)" {
+		t.Errorf("retrieved file is %q, want a memfd with an empty name", link)
+	}
+	mem, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(mem, "mapped")
+	unix.Munmap(mem)
+	f.ReadAt(got[:6], 0)
+	if string(got[:6]) != "mapped" {
+		t.Errorf("write through a mapping read back as %q", got[:6])
+	}
+	// memfd-v1 keeps no seals and makes the file without sealing.
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_GROW); !errors.Is(err, unix.EPERM) {
+		t.Errorf("sealing a memfd-v1 retrieved file: %v, want EPERM", err)
+	}
+	if err := in.Finish(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// memfd-v2 keeps seals.
+func TestKexecMemfdV2Seals(t *testing.T) {
+	checkFDs(t)
+	k := newKernel(t, fake.WithMemfdV2())
+	d := open(t, k)
+	s, _ := d.CreateSession("sealed")
+	fd, err := unix.MemfdCreate("sealed", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Write(fd, []byte("x"))
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PreserveFD(fd, 1); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+	d.Close()
+	kexec(t, k, s)
+	in, err := open(t, k).RetrieveSession("sealed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	f, err := in.Retrieve(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
+	if err != nil || seals != unix.F_SEAL_SHRINK|unix.F_SEAL_GROW {
+		t.Fatalf("seals %#x, %v; want SHRINK|GROW", seals, err)
+	}
+}
+
+// A handler registered by the test carries its private data through the
+// image, and is asked everything the kernel asks a handler.
+type eventHandler struct {
+	mu    sync.Mutex // the fake calls handlers from its own goroutines
+	calls []string
+}
+
+func (h *eventHandler) called(what string) {
+	h.mu.Lock()
+	h.calls = append(h.calls, what)
+	h.mu.Unlock()
+}
+
+func (h *eventHandler) Compatible() string { return "test-eventfd-v1" }
+func (h *eventHandler) CanPreserve(fd int) bool {
+	l, _ := os.Readlink("/proc/self/fd/" + itoa(fd))
+	return l == "anon_inode:[eventfd]"
+}
+func (h *eventHandler) Preserve(f *fake.HandlerFile) error {
+	h.called("preserve")
+	return nil
+}
+func (h *eventHandler) Unpreserve(f *fake.HandlerFile) { h.called("unpreserve") }
+func (h *eventHandler) Freeze(f *fake.HandlerFile) error {
+	h.called("freeze")
+	pa := f.Mem.Alloc(1)
+	var b [8]byte
+	if _, err := unix.Read(f.FD, b[:]); err != nil { // the eventfd counter
+		return err
+	}
+	if err := f.Mem.WriteAt(b[:], pa); err != nil {
+		return err
+	}
+	f.Data = pa
+	return nil
+}
+func (h *eventHandler) Unfreeze(f *fake.HandlerFile) { h.called("unfreeze") }
+func (h *eventHandler) Retrieve(f *fake.HandlerFile) (int, error) {
+	h.called("retrieve")
+	var b [8]byte
+	if err := f.Mem.ReadAt(b[:], f.Data); err != nil {
+		return -1, err
+	}
+	return unix.Eventfd(uint(binary.NativeEndian.Uint64(b[:])), unix.EFD_CLOEXEC)
+}
+func (h *eventHandler) CanFinish(f *fake.HandlerFile) bool {
+	h.called("can-finish")
+	return true
+}
+func (h *eventHandler) Finish(f *fake.HandlerFile) {
+	h.called("finish")
+}
+
+func TestKexecCustomHandler(t *testing.T) {
+	checkFDs(t)
+	h := &eventHandler{}
+	k := newKernel(t, fake.WithHandler(h))
+	d := open(t, k)
+	s, _ := d.CreateSession("vmm")
+	efd, err := unix.Eventfd(41, unix.EFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(efd)
+	if err := s.PreserveFD(efd, 9); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.State().Outgoing[0].Files[0].Compatible; got != "test-eventfd-v1" {
+		t.Fatalf("handler %q", got)
+	}
+	d.Close()
+	kexec(t, k, s)
+	in, err := open(t, k).RetrieveSession("vmm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	f, err := in.Retrieve(9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [8]byte
+	f.Read(b[:])
+	f.Close()
+	if n := binary.NativeEndian.Uint64(b[:]); n != 41 {
+		t.Errorf("eventfd counter %d after the update, want 41", n)
+	}
+	if err := in.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	want := "preserve freeze retrieve can-finish finish"
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if got := join(h.calls); got != want {
+		t.Errorf("handler calls %q, want %q", got, want)
+	}
+}
+
+// A kernel without the handler that wrote a file cannot restore it: every
+// open fails with EIO.
+func TestKexecUnknownHandlerEIO(t *testing.T) {
+	checkFDs(t)
+	img := filepath.Join(t.TempDir(), "image")
+	k := newKernel(t, fake.WithImageFile(img), fake.WithHandler(&eventHandler{}))
+	d := open(t, k)
+	s, _ := d.CreateSession("vmm")
+	efd, _ := unix.Eventfd(1, unix.EFD_CLOEXEC)
+	defer unix.Close(efd)
+	if err := s.PreserveFD(efd, 1); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	kexec(t, k, s)
+
+	k2 := newKernel(t, fake.WithImageFile(img)) // no eventfd handler
+	for range 2 {
+		_, err := k2.Open()
+		mustErrno(t, err, unix.EIO, "open without the handler")
+		mustErrno(t, err, unix.ENOENT, "the cause")
+	}
+}
+
+// Faults: the nth preserve, a session's freeze, a retrieve, the restore.
+func TestFaults(t *testing.T) {
+	checkFDs(t)
+	k := newKernel(t)
+	d := open(t, k)
+	a, _ := d.CreateSession("a")
+	b, _ := d.CreateSession("b")
+	m1, m2, m3 := memfd(t, "1"), memfd(t, "2"), memfd(t, "3")
+	defer m1.Close()
+	defer m2.Close()
+	defer m3.Close()
+
+	k.FailPreserve(2, unix.ENOMEM)
+	if err := a.Preserve(m1, 1); err != nil {
+		t.Fatal(err)
+	}
+	mustErrno(t, a.Preserve(m2, 2), unix.ENOMEM, "second preserve")
+	if err := a.Preserve(m2, 2); err != nil {
+		t.Fatalf("the fault fires once: %v", err)
+	}
+	if err := b.Preserve(m3, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	k.FailFreeze("b", unix.EAGAIN)
+	mustErrno(t, k.Kexec(), unix.EAGAIN, "kexec with a failing freeze")
+	st := k.State()
+	if len(st.Outgoing) != 2 || len(st.Outgoing[0].Files) != 2 || len(st.Outgoing[1].Files) != 1 {
+		t.Fatalf("sessions changed by a failed kexec: %+v", st.Outgoing)
+	}
+	if err := a.Finish(); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("old kernel still runs after a failed kexec: finish on outgoing gave %v, want EINVAL", err)
+	}
+
+	k.FailRetrieve("a", 2, unix.EIO)
+	d.Close()
+	kexec(t, k, a, b)
+	d2 := open(t, k)
+	in, err := d2.RetrieveSession("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	for range 2 {
+		_, err := in.Retrieve(2)
+		mustErrno(t, err, unix.EIO, "retrieve with a fault (sticky)")
+	}
+	f, err := in.Retrieve(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	d2.Close()
+
+	k.FailRestore(unix.EINVAL)
+	kexec(t, k, in)
+	for range 2 {
+		_, err := k.Open()
+		mustErrno(t, err, unix.EIO, "open after a failed restore")
+	}
+}
+
+// An image of another ABI version, or with a corrupt session chain, is one
+// the kernel panics on at boot; New reports it.
+func TestBootPanics(t *testing.T) {
+	checkFDs(t)
+	path := filepath.Join(t.TempDir(), "image")
+	k := newKernel(t, fake.WithImageFile(path))
+	d := open(t, k)
+	s, _ := d.CreateSession("x")
+	d.Close()
+	kexec(t, k, s)
+
+	corrupt := func(t *testing.T, edit func(img *kho.Image)) {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := kho.ReadImage(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(img)
+		p := filepath.Join(t.TempDir(), "bad")
+		out, _ := os.Create(p)
+		img.WriteTo(out)
+		out.Close()
+		_, err = fake.New(fake.WithImageFile(p))
+		var pe *fake.PanicError
+		if !errors.As(err, &pe) {
+			t.Fatalf("boot from a corrupt image: %v, want a PanicError", err)
+		}
+	}
+	t.Run("compatible", func(t *testing.T) {
+		corrupt(t, func(img *kho.Image) { img.Mem.WriteAt([]byte("luo-v4\x00"), img.Root) })
+	})
+	t.Run("session block count", func(t *testing.T) {
+		corrupt(t, func(img *kho.Image) {
+			var root [32]byte
+			img.Mem.ReadAt(root[:], img.Root)
+			sessions := binary.NativeEndian.Uint64(root[16:])
+			img.Mem.WriteAt(make([]byte, 8), sessions+8) // count 0
+		})
+	})
+}
+
+func itoa(i int) string {
+	return string(appendInt(nil, i))
+}
+
+func appendInt(b []byte, i int) []byte {
+	if i >= 10 {
+		b = appendInt(b, i/10)
+	}
+	return append(b, byte('0'+i%10))
+}
+
+func join(s []string) string {
+	var b bytes.Buffer
+	for i, x := range s {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(x)
+	}
+	return b.String()
+}
