@@ -3,7 +3,13 @@
 package fake_test
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/go-luo/luo/liveupdate"
@@ -32,18 +38,20 @@ func raiseNoFile(b *testing.B, n uint64) {
 
 // BenchmarkKexecSessions measures a live update of n empty sessions: the
 // freeze and KHO write, the next kernel's boot from the image, and the
-// restore at its first open.
+// restore at its first open. Each session takes an fd in the agent and one
+// in the fake, more than one process may hold for 10,000 sessions, so the
+// fake runs in a child process (Kernel.Listen) as the kernel would.
 func BenchmarkKexecSessions(b *testing.B) {
 	for _, n := range []int{1000, 4000, 10000} {
 		b.Run(fmt.Sprint("sessions=", n), func(b *testing.B) {
-			raiseNoFile(b, uint64(2*n+1000))
+			raiseNoFile(b, uint64(n+1000))
 			for range b.N {
 				b.StopTimer()
-				k, err := fake.New()
+				srv := startServer(b)
+				d, err := liveupdate.Open(srv.path)
 				if err != nil {
 					b.Fatal(err)
 				}
-				d, _ := k.Open()
 				keep := make([]*liveupdate.Session, n)
 				for i := range keep {
 					if keep[i], err = d.CreateSession(fmt.Sprint("s-", i)); err != nil {
@@ -52,24 +60,112 @@ func BenchmarkKexecSessions(b *testing.B) {
 				}
 				d.Close()
 				b.StartTimer()
-				if err := k.Kexec(); err != nil {
-					b.Fatal(err)
-				}
-				d, err = k.Open()
+				srv.do(b, "kexec")
+				d, err = liveupdate.Open(srv.path)
 				if err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
-				if got := len(k.State().Incoming); got != n {
-					b.Fatalf("%d incoming sessions, want %d", got, n)
+				if got := srv.do(b, "incoming"); got != fmt.Sprint(n) {
+					b.Fatalf("%s incoming sessions, want %d", got, n)
 				}
 				d.Close()
 				for _, s := range keep {
 					s.Close()
 				}
-				k.Close()
+				srv.stop(b)
 			}
 		})
+	}
+}
+
+// server is a fake kernel in a child process, driven by lines on its
+// standard input: "kexec", "incoming" (prints the number of incoming
+// sessions), "quit".
+type server struct {
+	path string
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Reader
+}
+
+const serveEnv = "LUO_FAKE_TEST_SERVE"
+
+func startServer(b *testing.B) *server {
+	path := filepath.Join(b.TempDir(), "liveupdate")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServe$")
+	cmd.Env = append(os.Environ(), serveEnv+"="+path)
+	cmd.Stderr = os.Stderr
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	srv := &server{path: path, cmd: cmd, in: in, out: bufio.NewReader(out)}
+	if got := srv.line(b); got != "ready" {
+		b.Fatalf("fake server: %q", got)
+	}
+	return srv
+}
+
+func (s *server) line(b *testing.B) string {
+	l, err := s.out.ReadString('\n')
+	if err != nil {
+		b.Fatalf("fake server: %v", err)
+	}
+	return strings.TrimSpace(l)
+}
+
+func (s *server) do(b *testing.B, cmd string) string {
+	fmt.Fprintln(s.in, cmd)
+	got := s.line(b)
+	if strings.HasPrefix(got, "error") {
+		b.Fatalf("fake server %s: %s", cmd, got)
+	}
+	return got
+}
+
+func (s *server) stop(b *testing.B) {
+	fmt.Fprintln(s.in, "quit")
+	s.in.Close()
+	if err := s.cmd.Wait(); err != nil {
+		b.Fatalf("fake server: %v", err)
+	}
+}
+
+// TestHelperServe is the child of startServer.
+func TestHelperServe(t *testing.T) {
+	path := os.Getenv(serveEnv)
+	if path == "" {
+		t.Skip("the fake server of BenchmarkKexecSessions")
+	}
+	var lim unix.Rlimit
+	unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+	lim.Cur = lim.Max
+	unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+	k, err := fake.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if _, err := k.Listen(path); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("ready")
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		switch sc.Text() {
+		case "kexec":
+			if err := k.Kexec(); err != nil {
+				fmt.Println("error", err)
+				continue
+			}
+			fmt.Println("ok")
+		case "incoming":
+			fmt.Println(len(k.State().Incoming))
+		case "quit":
+			return
+		}
 	}
 }
 

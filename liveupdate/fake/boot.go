@@ -75,6 +75,25 @@ func (b *boot) openDevice() (int, error) {
 	return user, nil
 }
 
+// openDeviceConn is the device's open through Kernel.Listen: conn, an
+// accepted connection, becomes the device's object.
+func (b *boot) openDeviceConn(conn int) error {
+	b.devMu.Lock()
+	defer b.devMu.Unlock()
+	if b.dev != nil {
+		return unix.EBUSY
+	}
+	if err := b.deserializeOnce(); err != nil {
+		return err
+	}
+	o, err := b.k.adopt(b, nil, conn)
+	if err != nil {
+		return err
+	}
+	b.dev = o
+	return nil
+}
+
 func (b *boot) releaseDevice(o *object) {
 	b.devMu.Lock()
 	defer b.devMu.Unlock()

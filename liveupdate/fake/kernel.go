@@ -35,6 +35,8 @@ type Kernel struct {
 	bootMu sync.Mutex
 	cur    *boot // the kernel now running
 
+	listeners []*listener // guarded by objsMu
+
 	handlers []Handler // registered file handlers, in registration order
 	faults   faults
 }
@@ -124,7 +126,12 @@ func (k *Kernel) Close() error {
 	k.closed = true
 	objs := k.objs
 	k.objs = nil
+	ls := k.listeners
+	k.listeners = nil
 	k.objsMu.Unlock()
+	for _, l := range ls {
+		l.stop()
+	}
 	var one [8]byte
 	one[0] = 1
 	unix.Write(k.wake, one[:])

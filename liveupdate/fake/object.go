@@ -53,18 +53,26 @@ func (k *Kernel) newObject(b *boot, sess *session) (*object, int, error) {
 		unix.Close(ours)
 		return nil, -1, err
 	}
-	if err := unix.SetNonblock(ours, true); err != nil {
-		unix.Close(user)
-		unix.Close(ours)
-		return nil, -1, err
-	}
-	o := &object{k: k, boot: b, fd: ours, sess: sess, dev: sess == nil, refs: 1}
-	if err := k.register(o); err != nil {
+	o, err := k.adopt(b, sess, ours)
+	if err != nil {
 		unix.Close(user)
 		unix.Close(ours)
 		return nil, -1, err
 	}
 	return o, user, nil
+}
+
+// adopt makes ours, the fake's end of a connected socket, the object of a
+// device (sess nil) or session, served from k's epoll set.
+func (k *Kernel) adopt(b *boot, sess *session, ours int) (*object, error) {
+	if err := unix.SetNonblock(ours, true); err != nil {
+		return nil, err
+	}
+	o := &object{k: k, boot: b, fd: ours, sess: sess, dev: sess == nil, refs: 1}
+	if err := k.register(o); err != nil {
+		return nil, err
+	}
+	return o, nil
 }
 
 func randomID() uint64 {

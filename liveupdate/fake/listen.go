@@ -1,0 +1,95 @@
+//go:build linux
+
+package fake
+
+import (
+	"errors"
+	"os"
+	"sync"
+
+	"github.com/go-luo/luo/internal/fakewire"
+	"golang.org/x/sys/unix"
+)
+
+// Listen serves the fake's device on a unix socket at path, so that other
+// processes reach this kernel as they would /dev/liveupdate:
+// liveupdate.Open(path) opens it (exclusively, as the kernel's open does),
+// and sessions created through it live in this process's fake. A daemon's
+// tests, or a benchmark that needs more fds than one process may hold, use
+// it. The socket is removed when the returned stop function or Close is
+// called.
+func (k *Kernel) Listen(path string) (stop func() error, err error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	if err := unix.Listen(fd, 16); err != nil {
+		unix.Close(fd)
+		os.Remove(path)
+		return nil, err
+	}
+	l := &listener{k: k, fd: fd, path: path, done: make(chan struct{})}
+	k.objsMu.Lock()
+	if k.closed {
+		k.objsMu.Unlock()
+		unix.Close(fd)
+		os.Remove(path)
+		return nil, errors.New("fake: kernel closed")
+	}
+	k.listeners = append(k.listeners, l)
+	k.objsMu.Unlock()
+	go l.serve()
+	return l.stop, nil
+}
+
+type listener struct {
+	k    *Kernel
+	fd   int
+	path string
+	done chan struct{}
+	once sync.Once
+	err  error
+}
+
+func (l *listener) serve() {
+	defer close(l.done)
+	for {
+		conn, _, err := unix.Accept4(l.fd, unix.SOCK_CLOEXEC)
+		if err == unix.EINTR || err == unix.ECONNABORTED {
+			continue
+		}
+		if err != nil {
+			return // stopped
+		}
+		l.k.reap()
+		errno := unix.Errno(0)
+		if err := l.k.boot().openDeviceConn(conn); err != nil {
+			errno = toErrno(err)
+			if errors.Is(err, unix.EIO) {
+				errno = unix.EIO
+			}
+		}
+		var h [fakewire.ReplyHeaderLen]byte
+		fakewire.EncodeReply(&h, errno, 0)
+		unix.Write(conn, h[:])
+		if errno != 0 {
+			unix.Close(conn)
+		}
+	}
+}
+
+// stop stops accepting and removes the socket.
+func (l *listener) stop() error {
+	l.once.Do(func() {
+		// shutdown wakes the blocked accept.
+		unix.Shutdown(l.fd, unix.SHUT_RDWR)
+		<-l.done
+		unix.Close(l.fd)
+		l.err = os.Remove(l.path)
+	})
+	return l.err
+}

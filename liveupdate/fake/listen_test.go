@@ -1,0 +1,55 @@
+//go:build linux
+
+package fake_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/go-luo/luo/liveupdate"
+	"golang.org/x/sys/unix"
+)
+
+// A fake served on a socket is opened with liveupdate.Open, like the
+// kernel's device node, with the same exclusivity.
+func TestListen(t *testing.T) {
+	checkFDs(t)
+	k := newKernel(t)
+	path := filepath.Join(t.TempDir(), "liveupdate")
+	stop, err := k.Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	d, err := liveupdate.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = liveupdate.Open(path)
+	mustErrno(t, err, unix.EBUSY, "second open through the socket")
+	_, err = k.Open()
+	mustErrno(t, err, unix.EBUSY, "in-process open while a socket client holds the device")
+	s, err := d.CreateSession("remote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if name, err := s.Name(); err != nil || name != "remote" {
+		t.Fatalf("name %q, %v", name, err)
+	}
+	d.Close()
+	d2, err := liveupdate.Open(path)
+	if err != nil {
+		t.Fatalf("reopen after close: %v", err)
+	}
+	d2.Close()
+	if st := k.State(); len(st.Outgoing) != 1 || st.Outgoing[0].Name != "remote" {
+		t.Fatalf("state %+v", st)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := liveupdate.Open(path); err == nil {
+		t.Fatal("open after stop succeeded")
+	}
+}
