@@ -95,6 +95,40 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
+// Sentinels for the cases agents branch on. Each matches an *Error of its
+// operation whose errno is the kernel's answer for that case, so a test of
+// the errno sees the same errors (errors.Is(err, unix.EBUSY) is true
+// wherever errors.Is(err, ErrDeviceBusy) is). For the errnos that carry
+// one meaning, use the os sentinels: errors.Is(err, os.ErrExist) for EEXIST,
+// errors.Is(err, os.ErrNotExist) for ENOENT.
+var (
+	// ErrDeviceBusy: Open found the device held by another opener (EBUSY).
+	ErrDeviceBusy = errors.New("device busy")
+	// ErrAlreadyRetrieved: RetrieveSession of a session retrieved before
+	// and still open (EINVAL).
+	ErrAlreadyRetrieved = errors.New("session already retrieved")
+	// ErrAlreadyPreserved: Preserve of a file preserved already, in this
+	// or another session (EBUSY).
+	ErrAlreadyPreserved = errors.New("file already preserved")
+)
+
+// Is matches the sentinels above.
+func (e *Error) Is(target error) bool {
+	var want string
+	var errno syscall.Errno
+	switch target {
+	case ErrDeviceBusy:
+		want, errno = opOpen, syscall.EBUSY
+	case ErrAlreadyRetrieved:
+		want, errno = opRetrieveSession, syscall.EINVAL
+	case ErrAlreadyPreserved:
+		want, errno = opPreserve, syscall.EBUSY
+	default:
+		return false
+	}
+	return e.Op == want && errors.Is(e.Err, errno)
+}
+
 // Operation names used in Error.Op.
 const (
 	opOpen            = "open"

@@ -1,0 +1,66 @@
+//go:build linux
+
+package liveupdate_test
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/go-luo/luo/liveupdate"
+	"github.com/go-luo/luo/liveupdate/fake"
+	"golang.org/x/sys/unix"
+)
+
+// The sentinels match their case only, and the errno always.
+func TestSentinels(t *testing.T) {
+	k, err := fake.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	d, err := k.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = k.Open()
+	if !errors.Is(err, liveupdate.ErrDeviceBusy) || !errors.Is(err, unix.EBUSY) {
+		t.Errorf("second open: %v does not match ErrDeviceBusy and EBUSY", err)
+	}
+	s1, _ := d.CreateSession("one")
+	defer s1.Close()
+	s2, _ := d.CreateSession("two")
+	defer s2.Close()
+	_, err = d.CreateSession("one")
+	if !errors.Is(err, os.ErrExist) || errors.Is(err, liveupdate.ErrDeviceBusy) {
+		t.Errorf("duplicate create: %v", err)
+	}
+	fd, _ := unix.MemfdCreate("m", unix.MFD_CLOEXEC)
+	defer unix.Close(fd)
+	if err := s1.PreserveFD(fd, 1); err != nil {
+		t.Fatal(err)
+	}
+	err = s2.PreserveFD(fd, 1)
+	if !errors.Is(err, liveupdate.ErrAlreadyPreserved) || !errors.Is(err, unix.EBUSY) || errors.Is(err, liveupdate.ErrDeviceBusy) {
+		t.Errorf("double preserve: %v", err)
+	}
+	_, err = d.RetrieveSession("nope")
+	if !errors.Is(err, os.ErrNotExist) || errors.Is(err, liveupdate.ErrAlreadyRetrieved) {
+		t.Errorf("retrieve unknown: %v", err)
+	}
+	d.Close()
+	if err := k.Kexec(); err != nil {
+		t.Fatal(err)
+	}
+	d, _ = k.Open()
+	defer d.Close()
+	in, err := d.RetrieveSession("one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	_, err = d.RetrieveSession("one")
+	if !errors.Is(err, liveupdate.ErrAlreadyRetrieved) || !errors.Is(err, unix.EINVAL) {
+		t.Errorf("second retrieve: %v", err)
+	}
+}
