@@ -99,8 +99,10 @@ func sendmsg(fd int, msg []byte, fds []int) error {
 }
 
 func readReply(sock int, arg []byte) error {
-	buf := make([]byte, ReplyHeaderLen+MaxArg)
-	oob := make([]byte, unix.CmsgSpace(4*4))
+	// A reply carries at most the kernel's largest argument struct.
+	var bufArr [ReplyHeaderLen + MaxReply]byte
+	var oobArr [64]byte
+	buf, oob := bufArr[:], oobArr[:unix.CmsgSpace(4*4)]
 	var n, oobn int
 	var err error
 	for {
@@ -139,6 +141,16 @@ func readReply(sock int, arg []byte) error {
 			return ErrMalformed
 		}
 		native.PutUint32(arg[4:], uint32(int32(got[0])))
+		// Wait until the fake has closed its copy of the new fd, so
+		// that when the caller closes this one, it is the last: the
+		// release the caller expects then happens.
+		var done [ReplyHeaderLen]byte
+		for {
+			_, err := unix.Read(sock, done[:])
+			if err != unix.EINTR {
+				break
+			}
+		}
 	} else if len(got) > 0 {
 		closeAll(got)
 		return ErrMalformed

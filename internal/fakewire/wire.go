@@ -29,6 +29,11 @@ const (
 	ReplyHeaderLen   = 8  // errno, flags
 )
 
+// MaxReply is the most bytes a reply copies back into an argument: the
+// kernel copies min(size, sizeof its struct), and its largest struct is 72
+// bytes.
+const MaxReply = 128
+
 // MaxArg is the largest argument a request carries. Larger raw requests
 // fail with E2BIG before they are sent.
 const MaxArg = 64 << 10
@@ -43,6 +48,7 @@ const (
 const (
 	ReplyNewFD uint32 = 1 << iota // a new fd is attached; its number goes in the argument at offset 4
 	ReplyStale                    // the object belongs to a fake kernel replaced by a live update
+	ReplyDone                     // follows a ReplyNewFD reply once the fake has closed its copy of the new fd
 )
 
 var native = binary.NativeEndian

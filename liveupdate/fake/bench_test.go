@@ -219,3 +219,138 @@ func BenchmarkKexecFiles(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFakeOps measures single requests to the fake: each is a round
+// trip over a socket, as a real ioctl is a round trip into the kernel.
+func BenchmarkFakeOps(b *testing.B) {
+	raiseNoFile(b, 8192)
+	b.Run("create+preserve", func(b *testing.B) {
+		k, _ := fake.New()
+		defer k.Close()
+		d, _ := k.Open()
+		defer d.Close()
+		fd, _ := unix.MemfdCreate("m", unix.MFD_CLOEXEC)
+		defer unix.Close(fd)
+		i := 0
+		for b.Loop() {
+			s, err := d.CreateSession(fmt.Sprint("s-", i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.PreserveFD(fd, 1); err != nil {
+				b.Fatal(err)
+			}
+			s.Close() // unpreserves, so the memfd can go in the next one
+			i++
+		}
+	})
+	b.Run("retrieve", func(b *testing.B) {
+		k, in := incomingSession(b, 1)
+		defer k.Close()
+		defer in.Close()
+		for b.Loop() {
+			f, err := in.Retrieve(0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+		}
+	})
+	b.Run("finish", func(b *testing.B) {
+		k, in := incomingSession(b, 0)
+		defer k.Close()
+		defer in.Close()
+		for b.Loop() {
+			if err := in.Finish(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// incomingSession returns a kernel after a live update and its incoming
+// session "in" holding n memfds, tokens 0..n-1.
+func incomingSession(b *testing.B, n int) (*fake.Kernel, *liveupdate.Session) {
+	k, err := fake.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, _ := k.Open()
+	s, _ := d.CreateSession("in")
+	for i := range n {
+		fd, _ := unix.MemfdCreate("m", unix.MFD_CLOEXEC)
+		unix.Write(fd, []byte("data"))
+		if err := s.PreserveFD(fd, uint64(i)); err != nil {
+			b.Fatal(err)
+		}
+		unix.Close(fd)
+	}
+	d.Close()
+	if err := k.Kexec(); err != nil {
+		b.Fatal(err)
+	}
+	s.Close()
+	d, _ = k.Open()
+	in, err := d.RetrieveSession("in")
+	if err != nil {
+		b.Fatal(err)
+	}
+	d.Close()
+	return k, in
+}
+
+// BenchmarkMemfdThroughImage carries a 256 MiB memfd through a live
+// update (freeze into the image, boot, retrieve into a new memfd) beside a
+// plain copy of the same bytes from one memfd to another.
+func BenchmarkMemfdThroughImage(b *testing.B) {
+	const size = 256 << 20
+	src, err := unix.MemfdCreate("src", unix.MFD_CLOEXEC)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(src)
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i*7 + i>>12)
+	}
+	for off := 0; off < size; off += len(buf) {
+		unix.Pwrite(src, buf, int64(off))
+	}
+	b.Run("plain-copy", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			dst, _ := unix.MemfdCreate("dst", unix.MFD_CLOEXEC)
+			for off := 0; off < size; off += len(buf) {
+				unix.Pread(src, buf, int64(off))
+				unix.Pwrite(dst, buf, int64(off))
+			}
+			unix.Close(dst)
+		}
+	})
+	b.Run("kexec", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			k, _ := fake.New()
+			d, _ := k.Open()
+			s, _ := d.CreateSession("big")
+			if err := s.PreserveFD(src, 1); err != nil {
+				b.Fatal(err)
+			}
+			d.Close()
+			if err := k.Kexec(); err != nil {
+				b.Fatal(err)
+			}
+			s.Close()
+			d, _ = k.Open()
+			in, _ := d.RetrieveSession("big")
+			f, err := in.Retrieve(1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+			in.Close()
+			d.Close()
+			k.Close()
+		}
+	})
+}

@@ -53,3 +53,26 @@ func TestListen(t *testing.T) {
 		t.Fatal("open after stop succeeded")
 	}
 }
+
+// A close is seen by the very next request, every time: the fake never
+// holds a copy of the user's fd once the user can close it.
+func TestCloseIsSeenByNextRequest(t *testing.T) {
+	checkFDs(t)
+	k := newKernel(t)
+	d := open(t, k)
+	fd, err := unix.MemfdCreate("m", unix.MFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	for i := range 500 {
+		s, err := d.CreateSession("again")
+		if err != nil {
+			t.Fatalf("round %d: create after close: %v", i, err)
+		}
+		if err := s.PreserveFD(fd, 1); err != nil {
+			t.Fatalf("round %d: preserve after the last session closed: %v", i, err)
+		}
+		s.Close()
+	}
+}

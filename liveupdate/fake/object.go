@@ -226,10 +226,14 @@ func (o *object) serve(msg []byte, fds []int) {
 	if r.newFD >= 0 {
 		// Sent, our copy goes; not sent (the caller is gone), the
 		// object behind it is released, as when the kernel's reply
-		// copy fails and it puts the new file.
+		// copy fails and it puts the new file. Then tell the caller
+		// the fd it holds is the only one.
 		unix.Close(r.newFD)
+		if err == nil {
+			fakewire.EncodeReply(&h, 0, fakewire.ReplyDone)
+			unix.Sendmsg(replyFD, h[:], nil, nil, unix.MSG_NOSIGNAL)
+		}
 	}
-	_ = err
 }
 
 // request is one ioctl in progress.
