@@ -2,33 +2,63 @@
 // that a live-update agent's tests use instead of /dev/liveupdate and a
 // kexec.
 //
-// A Kernel models the kernel's LUO session state machine, with its checks
-// and errnos in the kernel's order, its lock hierarchy and its limits, for
-// the newest kernel or the first merged one (WithGeneration). Kernel.Open
+// A Kernel models the kernel's LUO session state machine: its checks and
+// errnos in the kernel's order, its lock hierarchy, its limits, for the
+// newest kernel or the first merged one (WithGeneration). Kernel.Open
 // returns the *liveupdate.Device that agent code already uses, so the agent
 // runs unchanged:
 //
 //	k, err := fake.New()
 //	...
 //	defer k.Close()
-//	dev, err := k.Open()
-//	// hand dev to the agent's first stage, then:
-//	err = k.Kexec()
-//	dev, err = k.Open() // the next kernel: the agent's second stage
+//	dev, err := k.Open()  // instead of liveupdate.Open(liveupdate.DefaultPath)
+//	// the agent's first stage: create sessions, preserve memfds
+//	err = k.Kexec()       // instead of reboot(LINUX_REBOOT_CMD_KEXEC)
+//	dev, err = k.Open()   // the next kernel: the agent's second stage
+//
+// # Fds
 //
 // Device and session fds of a fake are real fds: the user's ends of unix
 // socket pairs whose other ends the fake serves. They are close-on-exec,
 // can be dup'd, inherited or passed to another process over a unix socket,
 // and still work there; liveupdate.NewSession and liveupdate.IsSession
 // recognise them. When the last copy of a session fd closes, by
-// Session.Close, a raw close(2) or a process exiting, the fake releases
-// the session as the kernel does. The release is seen before the next
-// request is answered: the fake checks for closed fds first.
+// Session.Close, a raw close(2) or a process exiting, the fake releases the
+// session as the kernel does, and the next request already sees it.
+// Kernel.Listen serves the device on a unix socket, which
+// liveupdate.Open(path) opens from any process.
 //
-// Memfds are preserved with their contents, size and file position. The
-// fake cannot stop a preserved memfd from changing size as the kernel does;
-// it reports the change at Kexec instead (FrozenSizeError).
+// # The live update
 //
-// The package needs Linux; elsewhere New returns
-// liveupdate.ErrNotSupported.
+// Kexec freezes every outgoing session's files and writes them, in the
+// kernel's byte layout (luo-v5 and memfd-v1, package kho), into simulated
+// preserved memory; the next kernel starts from those bytes alone. Memfds
+// keep their contents (holes read back as zeros), size and position;
+// memfd-v2 (WithMemfdV2) keeps seals too. Other kinds of files can be
+// preserved by registering a Handler (WithHandler), whose state travels in
+// the image as the kernel's handlers' does.
+//
+// The two stages of an agent can also run as two processes, as the
+// kernel's own kexec selftests do. Give both the same image file:
+//
+//	k, err := fake.New(fake.WithImageFile("/tmp/luo.img")) // or fake.FromEnv() and LUO_FAKE_IMAGE
+//
+// In the first process there is no file yet: the kernel boots fresh, and
+// Kexec writes the image to the file. In the second, New finds the file and
+// boots from it. An image the real kernel would panic on at boot (another
+// ABI version, a corrupt session chain) makes New fail with a PanicError;
+// one whose files cannot be restored makes every Open fail with EIO.
+//
+// # Faults and fidelity
+//
+// FailPreserve, FailFreeze, FailRetrieve and FailRestore make the matching
+// step fail with a chosen errno, to exercise an agent's error paths. State
+// and CheckInvariants let a test look at the kernel's sessions.
+//
+// The kernel freezes a preserved memfd's size (EPERM on ftruncate, on a
+// write past the end, on fallocate). A process cannot do that reversibly,
+// so the fake lets the change happen and fails the Kexec with a
+// FrozenSizeError that names the file instead.
+//
+// The package needs Linux; elsewhere New returns liveupdate.ErrNotSupported.
 package fake
