@@ -154,13 +154,11 @@ func TestMemfdRoundTrip(t *testing.T) {
 		return b
 	}
 	type tc struct {
-		name     string
-		data     []byte
-		size     uint64
-		pos      uint64
-		seals    uint32
-		nfolios  int
-		wantData []byte
+		name  string
+		data  []byte
+		size  uint64
+		pos   uint64
+		seals uint32
 	}
 	holes := bytes.Join([][]byte{page(true), page(false), page(false), page(true), page(false)}, nil)
 	cases := []tc{

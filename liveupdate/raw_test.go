@@ -13,6 +13,7 @@ import (
 )
 
 func TestRawIoctlDevNull(t *testing.T) {
+	requireKernelIoctl(t)
 	d := openDevNull(t)
 	for _, c := range append(Commands, 0x44, 0x02) {
 		for _, req := range []uint32{c.Request(), IOCGeneric.Request(c), IOCDir29.Request(c), 0xC048BA00 | uint32(c)} {
@@ -48,6 +49,7 @@ func TestRawIoctlClosed(t *testing.T) {
 }
 
 func TestRawIoctlBadFD(t *testing.T) {
+	requireKernelIoctl(t)
 	if err := bogusDevice(t).RawIoctl(CmdGetName.Request(), make([]byte, 72)); err != unix.EBADF {
 		t.Errorf("RawIoctl on a bad fd = %v, want EBADF", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -184,73 +185,89 @@ func TestKexecMemfdV2Seals(t *testing.T) {
 }
 
 // A handler registered by the test carries its private data through the
-// image, and is asked everything the kernel asks a handler.
-type eventHandler struct {
+// image, and is asked everything the kernel asks a handler. It preserves
+// pipes: what is buffered in one comes back in a new pipe.
+type pipeHandler struct {
 	mu    sync.Mutex // the fake calls handlers from its own goroutines
 	calls []string
 }
 
-func (h *eventHandler) called(what string) {
+func (h *pipeHandler) called(what string) {
 	h.mu.Lock()
 	h.calls = append(h.calls, what)
 	h.mu.Unlock()
 }
 
-func (h *eventHandler) Compatible() string { return "test-eventfd-v1" }
-func (h *eventHandler) CanPreserve(fd int) bool {
-	l, _ := os.Readlink("/proc/self/fd/" + itoa(fd))
-	return l == "anon_inode:[eventfd]"
+func (h *pipeHandler) Compatible() string { return "test-pipe-v1" }
+func (h *pipeHandler) CanPreserve(fd int) bool {
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO
 }
-func (h *eventHandler) Preserve(f *fake.HandlerFile) error {
+func (h *pipeHandler) Preserve(f *fake.HandlerFile) error {
 	h.called("preserve")
 	return nil
 }
-func (h *eventHandler) Unpreserve(f *fake.HandlerFile) { h.called("unpreserve") }
-func (h *eventHandler) Freeze(f *fake.HandlerFile) error {
+func (h *pipeHandler) Unpreserve(f *fake.HandlerFile) { h.called("unpreserve") }
+
+// Freeze drains the pipe into preserved memory: a length word, then the
+// bytes.
+func (h *pipeHandler) Freeze(f *fake.HandlerFile) error {
 	h.called("freeze")
-	pa := f.Mem.Alloc(1)
-	var b [8]byte
-	if _, err := unix.Read(f.FD, b[:]); err != nil { // the eventfd counter
+	buf := make([]byte, 4096)
+	n, err := unix.Read(f.FD, buf[8:])
+	if err != nil {
 		return err
 	}
-	if err := f.Mem.WriteAt(b[:], pa); err != nil {
+	binary.NativeEndian.PutUint64(buf, uint64(n))
+	pa := f.Mem.Alloc(1)
+	if err := f.Mem.WriteAt(buf, pa); err != nil {
 		return err
 	}
 	f.Data = pa
 	return nil
 }
-func (h *eventHandler) Unfreeze(f *fake.HandlerFile) { h.called("unfreeze") }
-func (h *eventHandler) Retrieve(f *fake.HandlerFile) (int, error) {
+func (h *pipeHandler) Unfreeze(f *fake.HandlerFile) { h.called("unfreeze") }
+func (h *pipeHandler) Retrieve(f *fake.HandlerFile) (int, error) {
 	h.called("retrieve")
-	var b [8]byte
-	if err := f.Mem.ReadAt(b[:], f.Data); err != nil {
+	buf := make([]byte, 4096)
+	if err := f.Mem.ReadAt(buf, f.Data); err != nil {
 		return -1, err
 	}
-	return unix.Eventfd(uint(binary.NativeEndian.Uint64(b[:])), unix.EFD_CLOEXEC)
+	n := binary.NativeEndian.Uint64(buf)
+	if n > 4096-8 {
+		return -1, unix.EINVAL
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return -1, err
+	}
+	unix.Write(p[1], buf[8:8+n])
+	unix.Close(p[1])
+	return p[0], nil
 }
-func (h *eventHandler) CanFinish(f *fake.HandlerFile) bool {
+func (h *pipeHandler) CanFinish(f *fake.HandlerFile) bool {
 	h.called("can-finish")
 	return true
 }
-func (h *eventHandler) Finish(f *fake.HandlerFile) {
-	h.called("finish")
-}
+func (h *pipeHandler) Finish(f *fake.HandlerFile) { h.called("finish") }
 
 func TestKexecCustomHandler(t *testing.T) {
 	checkFDs(t)
-	h := &eventHandler{}
+	h := &pipeHandler{}
 	k := newKernel(t, fake.WithHandler(h))
 	d := open(t, k)
 	s, _ := d.CreateSession("vmm")
-	efd, err := unix.Eventfd(41, unix.EFD_CLOEXEC)
-	if err != nil {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(efd)
-	if err := s.PreserveFD(efd, 9); err != nil {
+	defer unix.Close(p[0])
+	unix.Write(p[1], []byte("vcpu state"))
+	unix.Close(p[1])
+	if err := s.PreserveFD(p[0], 9); err != nil {
 		t.Fatal(err)
 	}
-	if got := k.State().Outgoing[0].Files[0].Compatible; got != "test-eventfd-v1" {
+	if got := k.State().Outgoing[0].Files[0].Compatible; got != "test-pipe-v1" {
 		t.Fatalf("handler %q", got)
 	}
 	d.Close()
@@ -264,11 +281,10 @@ func TestKexecCustomHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b [8]byte
-	f.Read(b[:])
+	got, err := io.ReadAll(f)
 	f.Close()
-	if n := binary.NativeEndian.Uint64(b[:]); n != 41 {
-		t.Errorf("eventfd counter %d after the update, want 41", n)
+	if err != nil || string(got) != "vcpu state" {
+		t.Errorf("pipe contents after the update %q, %v; want %q", got, err, "vcpu state")
 	}
 	if err := in.Finish(); err != nil {
 		t.Fatal(err)
@@ -286,18 +302,21 @@ func TestKexecCustomHandler(t *testing.T) {
 func TestKexecUnknownHandlerEIO(t *testing.T) {
 	checkFDs(t)
 	img := filepath.Join(t.TempDir(), "image")
-	k := newKernel(t, fake.WithImageFile(img), fake.WithHandler(&eventHandler{}))
+	k := newKernel(t, fake.WithImageFile(img), fake.WithHandler(&pipeHandler{}))
 	d := open(t, k)
 	s, _ := d.CreateSession("vmm")
-	efd, _ := unix.Eventfd(1, unix.EFD_CLOEXEC)
-	defer unix.Close(efd)
-	if err := s.PreserveFD(efd, 1); err != nil {
+	var p [2]int
+	unix.Pipe2(p[:], unix.O_CLOEXEC)
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	unix.Write(p[1], []byte("x"))
+	if err := s.PreserveFD(p[0], 1); err != nil {
 		t.Fatal(err)
 	}
 	d.Close()
 	kexec(t, k, s)
 
-	k2 := newKernel(t, fake.WithImageFile(img)) // no eventfd handler
+	k2 := newKernel(t, fake.WithImageFile(img)) // no pipe handler
 	for range 2 {
 		_, err := k2.Open()
 		mustErrno(t, err, unix.EIO, "open without the handler")

@@ -1,0 +1,543 @@
+//go:build linux
+
+package conformance
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-luo/luo/liveupdate"
+	"golang.org/x/sys/unix"
+)
+
+// env is what a case runs with: its subtest, the target, and the devices
+// and sessions it opened (closed at the end of the case, or at a kexec).
+type env struct {
+	*testing.T
+	tgt Target
+	f   Features
+
+	mu       sync.Mutex
+	devices  []*liveupdate.Device
+	sessions []*liveupdate.Session
+}
+
+var native = binary.NativeEndian
+
+// releaseTimeout bounds how long a case waits for something the target does
+// asynchronously: releasing a closed session (a fake kernel reads the close
+// from its socket; the kernel defers the final fput), or closing its own
+// descriptors afterwards.
+const releaseTimeout = 5 * time.Second
+
+// seq makes session names unique within a process.
+var seq struct {
+	sync.Mutex
+	n int
+}
+
+// name returns a session name unique to this run: "luo-ct-PID-N-tag",
+// shortened to MaxNameLen bytes.
+func (e *env) name(tag string) string {
+	seq.Lock()
+	seq.n++
+	n := seq.n
+	seq.Unlock()
+	s := "luo-ct-" + strconv.Itoa(os.Getpid()) + "-" + strconv.Itoa(n) + "-" + tag
+	if len(s) > liveupdate.MaxNameLen {
+		s = s[:liveupdate.MaxNameLen]
+	}
+	return s
+}
+
+// open opens the target's device; it is closed when the case ends.
+func (e *env) open() *liveupdate.Device {
+	e.Helper()
+	d, err := e.tgt.Open()
+	if err != nil {
+		e.Fatalf("open the %s device: %v", e.tgt.Name, err)
+	}
+	e.trackDevice(d)
+	return d
+}
+
+func (e *env) trackDevice(d *liveupdate.Device) {
+	e.mu.Lock()
+	e.devices = append(e.devices, d)
+	e.mu.Unlock()
+	e.Cleanup(func() { d.Close() })
+}
+
+// track makes s closed when the case ends (or at a kexec).
+func (e *env) track(s *liveupdate.Session) *liveupdate.Session {
+	e.mu.Lock()
+	e.sessions = append(e.sessions, s)
+	e.mu.Unlock()
+	e.Cleanup(func() { s.Close() })
+	return s
+}
+
+// create creates the outgoing session name, failing the case if it cannot.
+func (e *env) create(d *liveupdate.Device, name string) *liveupdate.Session {
+	e.Helper()
+	s, err := d.CreateSession(name)
+	if err != nil {
+		e.Fatalf("create session %q: %v", name, err)
+	}
+	return e.track(s)
+}
+
+// retrieve retrieves the incoming session name, failing the case if it
+// cannot.
+func (e *env) retrieve(d *liveupdate.Device, name string) *liveupdate.Session {
+	e.Helper()
+	s, err := d.RetrieveSession(name)
+	if err != nil {
+		e.Fatalf("retrieve session %q: %v", name, err)
+	}
+	return e.track(s)
+}
+
+// ownFD makes fd closed when the case ends and returns a function that
+// closes it earlier; either closes it once.
+func (e *env) ownFD(fd int) (closeFD func() error) {
+	var once sync.Once
+	var err error
+	closeFD = func() error {
+		once.Do(func() { err = unix.Close(fd) })
+		return err
+	}
+	e.Cleanup(func() { closeFD() })
+	return closeFD
+}
+
+// own makes f closed when the case ends.
+func (e *env) own(f *os.File) *os.File {
+	e.Cleanup(func() { f.Close() })
+	return f
+}
+
+// memfd returns a new close-on-exec memfd holding data.
+func (e *env) memfd(data string) *os.File {
+	e.Helper()
+	return e.memfdFlags(data, unix.MFD_CLOEXEC)
+}
+
+func (e *env) memfdFlags(data string, flags int) *os.File {
+	e.Helper()
+	fd, err := unix.MemfdCreate("luo-conformance", flags)
+	if err != nil {
+		e.Fatalf("memfd_create: %v", err)
+	}
+	f := e.own(os.NewFile(uintptr(fd), "memfd"))
+	if data != "" {
+		if _, err := f.WriteAt([]byte(data), 0); err != nil {
+			e.Fatalf("write memfd: %v", err)
+		}
+	}
+	return f
+}
+
+// fdOf returns the descriptor of f.
+func fdOf(f *os.File) int { return int(f.Fd()) }
+
+// contents reads all of f from offset 0.
+func (e *env) contents(f *os.File) string {
+	e.Helper()
+	var st unix.Stat_t
+	if err := unix.Fstat(fdOf(f), &st); err != nil {
+		e.Fatalf("fstat: %v", err)
+	}
+	b := make([]byte, st.Size)
+	if n, err := f.ReadAt(b, 0); err != nil && n != len(b) {
+		e.Fatalf("read %s: %v", f.Name(), err)
+	}
+	return string(b)
+}
+
+// badFD returns a descriptor number that is not open.
+func (e *env) badFD() int {
+	e.Helper()
+	var r unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+		e.Fatalf("getrlimit: %v", err)
+	}
+	// The kernel hands out the lowest free number; the highest one
+	// allowed is never handed out while lower ones are free.
+	fd := int(min(r.Cur, 1<<20)) - 1
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != unix.EBADF {
+		e.Fatalf("fd %d should not be open (F_GETFD: %v)", fd, err)
+	}
+	return fd
+}
+
+// needKexec skips the case when the target cannot kexec.
+func (e *env) needKexec() {
+	e.Helper()
+	if e.tgt.Kexec == nil {
+		e.Skipf("needs incoming sessions, and target %q cannot kexec (Target.Kexec is nil)", e.tgt.Name)
+	}
+}
+
+// kexec performs a live update as an agent would: it closes the devices the
+// case opened, kexecs with the sessions still open, then closes the old
+// kernel's session handles (which must not change what the new kernel got).
+func (e *env) kexec() {
+	e.Helper()
+	e.needKexec()
+	e.mu.Lock()
+	devs, sess := e.devices, e.sessions
+	e.devices, e.sessions = nil, nil
+	e.mu.Unlock()
+	for _, d := range devs {
+		d.Close()
+	}
+	if err := e.tgt.Kexec(); err != nil {
+		e.Fatalf("kexec: %v", err)
+	}
+	for _, s := range sess {
+		s.Close()
+	}
+}
+
+// liveUpdate opens the device, lets setup create and fill outgoing
+// sessions, kexecs, and returns the new kernel's device.
+func (e *env) liveUpdate(setup func(d *liveupdate.Device)) *liveupdate.Device {
+	e.Helper()
+	e.needKexec()
+	setup(e.open())
+	e.kexec()
+	return e.open()
+}
+
+// eventually calls f until it returns nil, for up to releaseTimeout, and
+// fails the case with f's last error if it never does.
+func (e *env) eventually(what string, f func() error) {
+	e.Helper()
+	if err := poll(f); err != nil {
+		e.Fatalf("%s: still %v after %v", what, err, releaseTimeout)
+	}
+}
+
+func poll(f func() error) error {
+	deadline := time.Now().Add(releaseTimeout)
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(delay)
+	}
+}
+
+// waitReleased waits until the outgoing session name is gone: until a
+// session of that name can be created again (the new one is closed).
+func (e *env) waitReleased(d *liveupdate.Device, name string) {
+	e.Helper()
+	e.eventually("the released session "+strconv.Quote(name)+" to go away", func() error {
+		s, err := d.CreateSession(name)
+		if err != nil {
+			return err
+		}
+		return s.Close()
+	})
+}
+
+// stillThere checks that the outgoing session name still exists: creating
+// it fails with EEXIST, also a little later.
+func (e *env) stillThere(d *liveupdate.Device, name, why string) {
+	e.Helper()
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		s, err := d.CreateSession(name)
+		if err == nil {
+			s.Close()
+			e.Fatalf("session %q was released %s", name, why)
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			e.Fatalf("create session %q to see whether it is still there: got %v, want EEXIST", name, err)
+		}
+	}
+}
+
+// errnoName returns the symbolic name of errno, such as "EINVAL".
+func errnoName(errno syscall.Errno) string {
+	if errno == 0 {
+		return "success"
+	}
+	if n := unix.ErrnoName(errno); n != "" {
+		return n
+	}
+	return "errno " + strconv.Itoa(int(errno))
+}
+
+// expect checks that err matches want (errors.Is), or is nil when want is 0.
+func (e *env) expect(err error, want syscall.Errno, format string, args ...any) bool {
+	e.Helper()
+	what := fmt.Sprintf(format, args...)
+	switch {
+	case want == 0 && err != nil:
+		e.Errorf("%s: got %v, want success", what, err)
+		return false
+	case want == 0:
+		return true
+	case err == nil:
+		e.Errorf("%s: succeeded, want %s", what, errnoName(want))
+		return false
+	case !errors.Is(err, want):
+		e.Errorf("%s: got %v, want %s", what, err, errnoName(want))
+		return false
+	}
+	return true
+}
+
+// mustExpect is expect, stopping the case on a mismatch.
+func (e *env) mustExpect(err error, want syscall.Errno, format string, args ...any) {
+	e.Helper()
+	if !e.expect(err, want, format, args...) {
+		e.FailNow()
+	}
+}
+
+// buf returns n bytes of memory directly followed by an inaccessible page,
+// so that the kernel, like a fake kernel, faults (EFAULT) on reading or
+// writing even one byte past them.
+func (e *env) buf(n int) []byte {
+	e.Helper()
+	ps := os.Getpagesize()
+	pages := (n+ps-1)/ps + 1
+	mem, err := unix.Mmap(-1, 0, pages*ps, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		e.Fatalf("mmap: %v", err)
+	}
+	end := (pages - 1) * ps
+	if err := unix.Mprotect(mem[end:], unix.PROT_NONE); err != nil {
+		unix.Munmap(mem)
+		e.Fatalf("mprotect: %v", err)
+	}
+	e.Cleanup(func() { unix.Munmap(mem) })
+	return mem[end-n : end : end]
+}
+
+// args returns an n-byte request buffer (see buf) whose size field says
+// size. n must be at least 4.
+func (e *env) args(n int, size uint32) []byte {
+	e.Helper()
+	b := e.buf(n)
+	native.PutUint32(b, size)
+	return b
+}
+
+// sessionArgs returns a create/retrieve session request of n bytes with the
+// given size field and name bytes (copied as they are, as far as they fit:
+// no NUL is added).
+func (e *env) sessionArgs(n int, size uint32, name []byte) []byte {
+	e.Helper()
+	b := e.args(n, size)
+	native.PutUint32(b[4:], ^uint32(0)) // fd: -1
+	copy(b[8:min(len(b), 8+liveupdate.SessionNameLen)], name)
+	return b
+}
+
+// preserveArgs returns a PRESERVE_FD (or RETRIEVE_FD) request of n bytes.
+func (e *env) preserveArgs(n int, size uint32, fd int32, token uint64) []byte {
+	e.Helper()
+	b := e.args(n, size)
+	native.PutUint32(b[4:], uint32(fd))
+	native.PutUint64(b[8:], token)
+	return b
+}
+
+// rawCreate creates the session name through Device.RawIoctl with a
+// well-formed request, returning the new fd (closed when the case ends).
+func (e *env) rawCreate(d *liveupdate.Device, name string) int {
+	e.Helper()
+	b := e.sessionArgs(liveupdate.SizeofCreateSession, liveupdate.SizeofCreateSession, []byte(name+"\x00"))
+	if err := d.RawIoctl(liveupdate.CmdCreateSession.Request(), b); err != nil {
+		e.Fatalf("raw CREATE_SESSION %q: %v", name, err)
+	}
+	fd := int(int32(native.Uint32(b[4:])))
+	e.ownFD(fd)
+	return fd
+}
+
+// rawGetName issues GET_NAME with a zeroed 72-byte request and returns the
+// name the reply carries.
+func (e *env) rawGetName(s *liveupdate.Session) (string, error) {
+	e.Helper()
+	b := e.args(liveupdate.SizeofGetName, liveupdate.SizeofGetName)
+	if err := s.RawIoctl(liveupdate.CmdGetName.Request(), b); err != nil {
+		return "", err
+	}
+	var a liveupdate.GetNameArgs
+	if err := a.Decode(b); err != nil {
+		return "", err
+	}
+	name, err := liveupdate.NameFromBytes(&a.Name)
+	if err != nil {
+		return "", fmt.Errorf("GET_NAME replied with a malformed name %q", name)
+	}
+	return name, nil
+}
+
+// wrongEncodings returns request words with the nr and type of c but a
+// different direction or size encoding: the kernel compares the whole word,
+// so each must fail with ENOTTY.
+func wrongEncodings(c liveupdate.Command) map[string]uint32 {
+	req := c.Request()
+	other := liveupdate.IOCDir29
+	if liveupdate.NativeIOC == liveupdate.IOCDir29 {
+		other = liveupdate.IOCGeneric
+	}
+	return map[string]uint32{
+		"bit 29 flipped":           req ^ 1<<29,
+		"_IOWR-style size field":   req | c.Size()<<16,
+		"other architecture's _IO": other.Request(c),
+		"another ioctl type":       liveupdate.NativeIOC.IO(liveupdate.IoctlType+1, uint8(c)),
+	}
+}
+
+// sortedKeys returns m's keys in order, for deterministic loops.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// fdTable maps each open descriptor of this process to what it refers to.
+func fdTable() map[int]string {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil
+	}
+	m := make(map[int]string, len(ents))
+	for _, ent := range ents {
+		n, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		link, err := os.Readlink("/proc/self/fd/" + ent.Name())
+		if err != nil {
+			continue // the directory's own descriptor, closed by now
+		}
+		m[n] = link
+	}
+	return m
+}
+
+// checkFDs fails t when the process holds more descriptors than it did
+// before (the snapshot), waiting for the target to close those it held for
+// released sessions.
+func checkFDs(t *testing.T, before map[int]string) {
+	t.Helper()
+	if before == nil {
+		return // no /proc
+	}
+	var after map[int]string
+	err := poll(func() error {
+		after = fdTable()
+		if len(after) > len(before) {
+			return errors.New("more")
+		}
+		return nil
+	})
+	if err == nil {
+		return
+	}
+	var leaked []string
+	for fd, link := range after {
+		if before[fd] != link {
+			leaked = append(leaked, strconv.Itoa(fd)+" -> "+link)
+		}
+	}
+	slices.Sort(leaked)
+	if len(leaked) > 8 {
+		leaked = append(leaked[:8], "... ("+strconv.Itoa(len(leaked)-8)+" more)")
+	}
+	t.Errorf("descriptor leak: %d open before the case, %d after it (and its sessions) were closed; new: %s",
+		len(before), len(after), strings.Join(leaked, ", "))
+}
+
+// cloexec reports whether fd is close-on-exec.
+func (e *env) cloexec(fd int, what string) {
+	e.Helper()
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	if err != nil {
+		e.Errorf("F_GETFD on %s (fd %d): %v", what, fd, err)
+		return
+	}
+	if flags&unix.FD_CLOEXEC == 0 {
+		e.Errorf("%s (fd %d) is not close-on-exec", what, fd)
+	}
+}
+
+// sameFile reports whether two descriptors refer to the same inode.
+func (e *env) sameFile(a, b int) bool {
+	e.Helper()
+	var sa, sb unix.Stat_t
+	if err := unix.Fstat(a, &sa); err != nil {
+		e.Fatalf("fstat %d: %v", a, err)
+	}
+	if err := unix.Fstat(b, &sb); err != nil {
+		e.Fatalf("fstat %d: %v", b, err)
+	}
+	return sa.Dev == sb.Dev && sa.Ino == sb.Ino
+}
+
+// withTimeout runs f and fails the case if it does not return within
+// releaseTimeout (a call that hangs instead of failing).
+func (e *env) withTimeout(what string, f func() error) error {
+	e.Helper()
+	ch := make(chan error, 1)
+	go func() { ch <- f() }()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(releaseTimeout):
+		e.Fatalf("%s: no answer after %v", what, releaseTimeout)
+		return nil
+	}
+}
+
+// needFDs raises RLIMIT_NOFILE so that n more descriptors fit, skipping the
+// case when that is not permitted.
+func (e *env) needFDs(n uint64) {
+	e.Helper()
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+		e.Fatalf("getrlimit: %v", err)
+	}
+	want := n + uint64(len(fdTable())) + 64
+	if old.Cur >= want {
+		return
+	}
+	r := unix.Rlimit{Cur: want, Max: max(old.Max, want)}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+		if errors.Is(err, unix.EPERM) {
+			e.Skipf("needs RLIMIT_NOFILE %d (have %d/%d) and may not raise it: %v", want, old.Cur, old.Max, err)
+		}
+		e.Fatalf("setrlimit: %v", err)
+	}
+	e.Cleanup(func() { unix.Setrlimit(unix.RLIMIT_NOFILE, &old) })
+}
+
+// errSucceeded is what a polled call that should fail returns when it
+// succeeded.
+var errSucceeded = errors.New("succeeded")
+
+// isErrno reports whether err matches errno.
+func isErrno(err error, errno syscall.Errno) bool { return errors.Is(err, errno) }
