@@ -2,6 +2,7 @@ package liveupdate
 
 import (
 	"errors"
+	"strconv"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -39,6 +40,19 @@ func Open(path string) (*Device, error) {
 		return nil, &Error{Op: opOpen, Path: path, Err: err}
 	}
 	return newDevice(fd, b, path), nil
+}
+
+// NewDevice wraps a device file descriptor this process did not open
+// itself, such as /dev/liveupdate inherited from a service manager, or the
+// user's end of a fake kernel's device. It duplicates fd (close-on-exec): fd
+// stays the caller's.
+func NewDevice(fd int) (*Device, error) {
+	b := sysDeviceBackend(fd)
+	dup, err := sysDup(fd)
+	if err != nil {
+		return nil, &Error{Op: opWrap, Err: err}
+	}
+	return newDevice(dup, b, "fd "+strconv.Itoa(fd)), nil
 }
 
 func newDevice(fd int, b backend, path string) *Device {

@@ -54,19 +54,6 @@ func NewSession(fd int) (*Session, error) {
 	return newSession(dup, b, name, 0), nil
 }
 
-// NewDevice wraps a device file descriptor this process did not open
-// itself, such as /dev/liveupdate inherited from a service manager, or the
-// user's end of a fake kernel's device. It duplicates fd (close-on-exec): fd
-// stays the caller's.
-func NewDevice(fd int) (*Device, error) {
-	b := sysDeviceBackend(fd)
-	dup, err := sysDup(fd)
-	if err != nil {
-		return nil, &Error{Op: opWrap, Err: err}
-	}
-	return newDevice(dup, b, "fd "+strconv.Itoa(fd)), nil
-}
-
 // IsSession reports whether fd is a LUO session file descriptor: of the
 // kernel (an anonymous inode named "[luo_session] NAME") or of a fake kernel.
 func IsSession(fd int) bool {
