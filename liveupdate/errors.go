@@ -48,6 +48,7 @@ type Error struct {
 	Err      error // the cause
 }
 
+// Error says what failed, on what, why, and for common mistakes what to do.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("liveupdate: ")

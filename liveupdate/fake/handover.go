@@ -130,6 +130,7 @@ type PanicError struct {
 	Err error
 }
 
+// Error says that the kernel would panic, and why.
 func (e *PanicError) Error() string {
 	return "fake: the next kernel would panic at boot: " + e.Err.Error()
 }

@@ -97,6 +97,7 @@ type FrozenSizeError struct {
 	Now       int64 // size at the live update
 }
 
+// Error names the file, both sizes and what the kernel does.
 func (e *FrozenSizeError) Error() string {
 	return fmt.Sprintf("fake: memfd preserved as token %#x changed size from %d to %d while preserved; the kernel refuses ftruncate, writes past the end and fallocate on a preserved memfd (EPERM)", e.Token, e.Preserved, e.Now)
 }
