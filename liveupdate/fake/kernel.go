@@ -136,8 +136,14 @@ func (k *Kernel) Close() error {
 	one[0] = 1
 	unix.Write(k.wake, one[:])
 	<-k.done
-	for fd := range objs {
+	for fd, o := range objs {
+		// A request still in flight may pump o: wait for it, and
+		// leave it nothing to read, so no one reads the number after
+		// it is closed (and perhaps reused).
+		o.readMu.Lock()
+		o.hup = true
 		unix.Close(fd)
+		o.readMu.Unlock()
 	}
 	k.bootMu.Lock()
 	k.cur.shutdown()
