@@ -153,6 +153,14 @@ func (b *boot) retrieve(s *session, token uint64) (int, unix.Errno) {
 	if f == nil {
 		return -1, unix.ENOENT
 	}
+	if !s.retrieved.Load() {
+		// Only the first merged kernel lets RETRIEVE_FD reach an
+		// outgoing session; its handlers then retrieve from data that
+		// was never serialized and fail (with KHO warnings). The fake
+		// fails it the same way every time, without asking the
+		// handler.
+		return -1, unix.EINVAL
+	}
 	switch f.retrieveStatus {
 	case 0:
 		err := b.k.faults.retrieve(s.name, token)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/go-luo/luo/liveupdate"
+	"github.com/go-luo/luo/liveupdate/fake"
 	"golang.org/x/sys/unix"
 )
 
@@ -75,4 +76,26 @@ func TestCloseIsSeenByNextRequest(t *testing.T) {
 		}
 		s.Close()
 	}
+}
+
+// The first merged kernel has no direction check: RETRIEVE_FD on an
+// outgoing session reaches the file, and fails without harm.
+func TestFirstMergedRetrieveOnOutgoing(t *testing.T) {
+	checkFDs(t)
+	k := newKernel(t, fake.WithGeneration(fake.FirstMerged))
+	d := open(t, k)
+	s, err := d.CreateSession("out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fd, _ := unix.MemfdCreate("m", unix.MFD_CLOEXEC)
+	defer unix.Close(fd)
+	if err := s.PreserveFD(fd, 1); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Retrieve(1)
+	mustErrno(t, err, unix.EINVAL, "retrieve a preserved file from an outgoing session")
+	_, err = s.Retrieve(2)
+	mustErrno(t, err, unix.ENOENT, "retrieve an unknown token from an outgoing session")
 }
