@@ -63,7 +63,11 @@ func newDevice(fd int, b backend, path string) *Device {
 type notSupportedError struct{ err error }
 
 func (e *notSupportedError) Error() string {
-	return e.err.Error() + ": " + ErrNotSupported.Error() + " here: it needs Linux 6.19 or later built with " +
+	prefix := e.err.Error() + ": "
+	if e.err == ErrNotSupported {
+		prefix = "" // not Linux
+	}
+	return prefix + ErrNotSupported.Error() + " here: it needs Linux 6.19 or later built with " +
 		"CONFIG_LIVEUPDATE and CONFIG_KEXEC_HANDOVER, KHO enabled (kho=on, or CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT), " +
 		"and the boot parameter liveupdate=on; run 'luoctl check' to see which is missing"
 }
