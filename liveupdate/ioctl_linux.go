@@ -84,9 +84,11 @@ func sysClassify(fd int) (b backend, name string, err error) {
 	return backendKernel, name, nil
 }
 
-// sysDeviceBackend tells a fake kernel's device from the kernel's.
+// sysDeviceBackend tells a fake kernel's device from the kernel's: the
+// kernel's is a character device, a fake's a socket (bound to a fake's
+// address, or connected to a fake's Listen socket).
 func sysDeviceBackend(fd int) backend {
-	if a, ok := fakewire.Peer(fd); ok && !a.Session {
+	if _, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err == nil {
 		return backendFake
 	}
 	return backendKernel

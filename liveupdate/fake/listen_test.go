@@ -99,3 +99,31 @@ func TestFirstMergedRetrieveOnOutgoing(t *testing.T) {
 	_, err = s.Retrieve(2)
 	mustErrno(t, err, unix.ENOENT, "retrieve an unknown token from an outgoing session")
 }
+
+// A device fd connected to a fake's socket can be handed to another
+// holder and wrapped with NewDevice.
+func TestNewDeviceOnListenConnection(t *testing.T) {
+	checkFDs(t)
+	k := newKernel(t)
+	path := filepath.Join(t.TempDir(), "liveupdate")
+	stop, err := k.Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	d, err := liveupdate.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := liveupdate.NewDevice(d.Fd())
+	d.Close() // w holds a dup
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s, err := w.CreateSession("through-a-wrapped-device")
+	if err != nil {
+		t.Fatalf("create through a wrapped fake device: %v", err)
+	}
+	s.Close()
+}
