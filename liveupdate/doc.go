@@ -62,6 +62,14 @@
 // too; closing its last copy, however that happens, releases the session as
 // the kernel would.
 //
+// # Architectures
+//
+// Request numbers and struct bytes are the kernel's on every architecture
+// Go supports on Linux (ArchIOC; structs in native byte order). The kernel's
+// LUO files have no compat_ioctl, so a 32-bit program (GOARCH=386, arm,
+// mips, mipsle) on a 64-bit kernel gets ENOTTY for every request: build for
+// the kernel's own architecture.
+//
 // On systems other than Linux the package builds, and every call that
 // would reach a device returns ErrNotSupported.
 package liveupdate

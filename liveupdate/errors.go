@@ -146,6 +146,9 @@ const (
 // hint says, for the errnos users meet most, what the kernel meant and what
 // to do about it.
 func hint(op string, errno syscall.Errno) string {
+	if errno == syscall.ENOTTY {
+		return "the fd does not take LUO requests: it is not a LUO device or session, or this is a 32-bit program on a 64-bit kernel, where LUO has no compat_ioctl; build for the kernel's architecture"
+	}
 	switch op {
 	case opOpen:
 		switch errno {
