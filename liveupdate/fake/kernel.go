@@ -18,16 +18,15 @@ import (
 // updates. It starts booted, with no incoming sessions; Kexec hands its
 // outgoing sessions to the next kernel, which it then runs.
 //
-// A Kernel serves its fds from a goroutine of its own. Close it when done
-// (a test's Cleanup): Close stops that goroutine and closes the fake's ends
-// of every fd; the user's ends stay open, and requests on them fail with an
-// error matching unix.EIO.
+// A Kernel serves each of its fds from a goroutine. Close it when done (a
+// test's Cleanup): Close ends them and closes the fake's ends of every fd;
+// the user's ends stay open, and requests on them fail with an error
+// matching unix.EIO.
 type Kernel struct {
 	cfg config
 
-	epfd   int // epoll set of every object's fd, and wake
-	wake   int // eventfd that interrupts the dispatcher
-	done   chan struct{}
+	epfd   int            // every object's fd, for hang-ups (reap)
+	loops  sync.WaitGroup // the objects' goroutines
 	objsMu sync.Mutex
 	objs   map[int]*object // by our fd
 	closed bool
@@ -74,7 +73,7 @@ func New(opts ...Option) (*Kernel, error) {
 }
 
 func newKernel(cfg config, img *kho.Image) (*Kernel, error) {
-	k := &Kernel{cfg: cfg, objs: map[int]*object{}, done: make(chan struct{})}
+	k := &Kernel{cfg: cfg, objs: map[int]*object{}}
 	k.handlers = append([]Handler{&memfdHandler{v2: cfg.memfdV2}}, cfg.handlers...)
 	b, err := bootFrom(k, img)
 	if err != nil {
@@ -85,18 +84,7 @@ func newKernel(cfg config, img *kho.Image) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		unix.Close(epfd)
-		return nil, err
-	}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
-		unix.Close(epfd)
-		unix.Close(wake)
-		return nil, err
-	}
-	k.epfd, k.wake = epfd, wake
-	go k.dispatch()
+	k.epfd = epfd
 	return k, nil
 }
 
@@ -132,24 +120,19 @@ func (k *Kernel) Close() error {
 	for _, l := range ls {
 		l.stop()
 	}
-	var one [8]byte
-	one[0] = 1
-	unix.Write(k.wake, one[:])
-	<-k.done
-	for fd, o := range objs {
-		// A request still in flight may pump o: wait for it, and
-		// leave it nothing to read, so no one reads the number after
-		// it is closed (and perhaps reused).
+	for _, o := range objs {
+		// Leave nothing for a request in flight to pump, then close:
+		// the object's goroutine wakes from the netpoller and ends.
 		o.readMu.Lock()
 		o.hup = true
-		unix.Close(fd)
 		o.readMu.Unlock()
+		o.f.Close()
 	}
+	k.loops.Wait()
 	k.bootMu.Lock()
 	k.cur.shutdown()
 	k.bootMu.Unlock()
 	unix.Close(k.epfd)
-	unix.Close(k.wake)
 	return nil
 }
 
@@ -165,7 +148,7 @@ func (k *Kernel) register(o *object) error {
 	if k.closed {
 		return unix.EIO
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(o.fd)}
+	ev := unix.EpollEvent{Events: unix.EPOLLRDHUP, Fd: int32(o.fd)}
 	if err := unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, o.fd, &ev); err != nil {
 		return err
 	}
@@ -186,40 +169,6 @@ func (k *Kernel) unregister(o *object) bool {
 	return true
 }
 
-// dispatch waits for messages and hang-ups on every object's fd.
-func (k *Kernel) dispatch() {
-	defer close(k.done)
-	events := make([]unix.EpollEvent, 64)
-	for {
-		n, err := unix.EpollWait(k.epfd, events, -1)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return
-		}
-		if !k.handle(events[:n]) {
-			return
-		}
-	}
-}
-
-// handle pumps the objects of ready events; false once the kernel closes.
-func (k *Kernel) handle(events []unix.EpollEvent) bool {
-	for _, ev := range events {
-		if int(ev.Fd) == k.wake {
-			return false
-		}
-		k.objsMu.Lock()
-		o := k.objs[int(ev.Fd)]
-		k.objsMu.Unlock()
-		if o != nil {
-			o.pump()
-		}
-	}
-	return true
-}
-
 // reap handles, now, every hang-up that has happened: a close(2) of the
 // last copy of a user's fd hangs the socket up before it returns, so after
 // reap the fake's state reflects every close the user has made, as the
@@ -234,23 +183,22 @@ func (k *Kernel) reap() {
 		if err != nil || n == 0 {
 			return
 		}
-		hups := 0
+		fresh := 0 // hang-ups this pass saw first
 		for _, ev := range events[:n] {
-			if int(ev.Fd) == k.wake {
-				return
-			}
-			if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP) == 0 {
-				continue
-			}
 			k.objsMu.Lock()
 			o := k.objs[int(ev.Fd)]
 			k.objsMu.Unlock()
-			if o != nil {
-				o.pump()
-				hups++
+			if o == nil {
+				continue
+			}
+			o.readMu.Lock()
+			seen := o.hup
+			o.readMu.Unlock()
+			if !seen && o.pump() {
+				fresh++
 			}
 		}
-		if hups == 0 || n < len(events) {
+		if fresh == 0 || n < len(events) {
 			return
 		}
 	}

@@ -5,7 +5,9 @@ package fake
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"os"
 	"sync"
+	"syscall"
 
 	"github.com/go-luo/luo/internal/fakewire"
 	"golang.org/x/sys/unix"
@@ -23,7 +25,9 @@ import (
 type object struct {
 	k    *Kernel
 	boot *boot
-	fd   int // our end, non-blocking, registered with k's epoll set
+	fd   int      // our end, non-blocking, in k's hang-up epoll set
+	f    *os.File // fd in the Go netpoller; the object's goroutine closes it
+	rc   syscall.RawConn
 
 	sess *session // nil for the device
 	dev  bool
@@ -63,7 +67,7 @@ func (k *Kernel) newObject(b *boot, sess *session) (*object, int, error) {
 }
 
 // adopt makes ours, the fake's end of a connected socket, the object of a
-// device (sess nil) or session, served from k's epoll set.
+// device (sess nil) or session, served by a goroutine of its own.
 func (k *Kernel) adopt(b *boot, sess *session, ours int) (*object, error) {
 	if err := unix.SetNonblock(ours, true); err != nil {
 		return nil, err
@@ -72,7 +76,27 @@ func (k *Kernel) adopt(b *boot, sess *session, ours int) (*object, error) {
 	if err := k.register(o); err != nil {
 		return nil, err
 	}
+	// From here the os.File owns ours.
+	o.f = os.NewFile(uintptr(ours), "luo-fake")
+	rc, err := o.f.SyscallConn()
+	if err != nil {
+		k.unregister(o)
+		o.f.Close()
+		return nil, err
+	}
+	o.rc = rc
+	k.loops.Add(1)
+	go o.loop()
 	return o, nil
+}
+
+// loop serves the object: it waits in the netpoller for messages (no
+// thread is held while it waits) and pumps them, until the socket hangs up
+// or the kernel closes; then it closes the fd.
+func (o *object) loop() {
+	defer o.k.loops.Done()
+	o.rc.Read(func(uintptr) bool { return o.pump() })
+	o.f.Close()
 }
 
 func randomID() uint64 {
@@ -113,23 +137,22 @@ func (o *object) release() {
 	} else {
 		o.boot.releaseSession(o.sess)
 	}
-	if o.k.unregister(o) {
-		unix.Close(o.fd)
-	} // else Kernel.Close has closed it
+	o.k.unregister(o) // the object's goroutine closes the fd
 }
 
 // pump reads every message waiting on the socket and starts a request for
-// each; on hang-up it drops the socket's reference. It never blocks.
-func (o *object) pump() {
+// each; on hang-up it drops the socket's reference. It never blocks, and
+// reports whether the socket has hung up.
+func (o *object) pump() (hup bool) {
 	o.readMu.Lock()
 	defer o.readMu.Unlock()
 	if o.hup {
-		return
+		return true
 	}
 	for {
 		msg, fds, err := recvMessage(o.fd)
 		if err == unix.EAGAIN {
-			return
+			return false
 		}
 		if err != nil || msg == nil {
 			// End of file: every copy of the user's end is closed.
@@ -137,7 +160,7 @@ func (o *object) pump() {
 			// healthy socket pair; treat it as a hang-up as well.
 			o.hup = true
 			o.put()
-			return
+			return true
 		}
 		o.get()
 		go o.serve(msg, fds)
