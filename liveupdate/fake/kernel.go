@@ -25,11 +25,12 @@ import (
 type Kernel struct {
 	cfg config
 
-	epfd   int            // every object's fd, for hang-ups (reap)
-	loops  sync.WaitGroup // the objects' goroutines
-	objsMu sync.Mutex
-	objs   map[int]*object // by our fd
-	closed bool
+	epfd    int            // every object's fd, for hang-ups (reap)
+	loops   sync.WaitGroup // the objects' goroutines
+	serving sync.WaitGroup // requests being answered
+	objsMu  sync.Mutex
+	objs    map[int]*object // by our fd
+	closed  bool
 
 	bootMu sync.Mutex
 	cur    *boot // the kernel now running
@@ -129,6 +130,7 @@ func (k *Kernel) Close() error {
 		o.f.Close()
 	}
 	k.loops.Wait()
+	k.serving.Wait() // their reply sockets close as they finish
 	k.bootMu.Lock()
 	k.cur.shutdown()
 	k.bootMu.Unlock()

@@ -163,6 +163,7 @@ func (o *object) pump() (hup bool) {
 			return true
 		}
 		o.get()
+		o.k.serving.Add(1)
 		go o.serve(msg, fds)
 	}
 }
@@ -206,6 +207,7 @@ func recvMessage(fd int) (msg []byte, fds []int, err error) {
 // replying, as the kernel's ioctl puts the file before it returns, so a
 // caller that closes its fd on seeing the answer finds it released.
 func (o *object) serve(msg []byte, fds []int) {
+	defer o.k.serving.Done()
 	if len(fds) == 0 {
 		o.put()
 		return // no reply socket: not one of ours; drop it
