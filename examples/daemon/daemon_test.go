@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
 )
@@ -33,33 +34,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// openFDs counts this process's open file descriptors.
-func openFDs(t *testing.T) map[string]string {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fds := map[string]string{}
-	for _, e := range ents {
-		fds[e.Name()], _ = os.Readlink("/proc/self/fd/" + e.Name())
-	}
-	return fds
-}
-
-// newFDs lists the fds open in after that were not open in before. Fds
-// that closed meanwhile (the runtime's, a finished child's pidfd) are not
-// leaks and do not count.
-func newFDs(before, after map[string]string) []string {
-	var leaked []string
-	for fd, link := range after {
-		if before[fd] != link {
-			leaked = append(leaked, fd+" -> "+link)
-		}
-	}
-	return leaked
-}
-
 // TestStory runs the one-command story twice, in a given socket directory,
 // and checks that the client verified its state after the update and that
 // the second run leaves no fd behind.
@@ -69,12 +43,12 @@ func TestStory(t *testing.T) {
 	if err := run([]string{"-dir", dir}, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
-	before := openFDs(t)
+	before := fdtest.Table()
 	out.Reset()
 	if err := run([]string{"-dir", dir, "-name", "client-7"}, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
-	if leaked := newFDs(before, openFDs(t)); len(leaked) > 0 {
+	if leaked := fdtest.Leaked(before, fdtest.Table()); len(leaked) > 0 {
 		t.Errorf("the run left fds open: %v", leaked)
 	}
 	for _, want := range []string{

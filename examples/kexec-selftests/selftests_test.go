@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/go-luo/luo/examples/internal/hold"
+	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate/fake"
 	"golang.org/x/sys/unix"
 )
@@ -28,33 +29,6 @@ func TestMain(m *testing.M) {
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
 	os.Exit(m.Run())
-}
-
-// openFDs counts this process's open file descriptors.
-func openFDs(t *testing.T) map[string]string {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fds := map[string]string{}
-	for _, e := range ents {
-		fds[e.Name()], _ = os.Readlink("/proc/self/fd/" + e.Name())
-	}
-	return fds
-}
-
-// newFDs lists the fds open in after that were not open in before. Fds
-// that closed meanwhile (the runtime's, a finished child's pidfd) are not
-// leaks and do not count.
-func newFDs(before, after map[string]string) []string {
-	var leaked []string
-	for fd, link := range after {
-		if before[fd] != link {
-			leaked = append(leaked, fd+" -> "+link)
-		}
-	}
-	return leaked
 }
 
 // passedLines are the lines of a run in which every test passed.
@@ -95,12 +69,12 @@ func TestAllFake(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	checkLines(t, out.String(), []string{"PASSED simple", "1 passed, 0 failed"})
-	before := openFDs(t)
+	before := fdtest.Table()
 	out.Reset()
 	if err := run([]string{"-test", "all"}, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
-	if leaked := newFDs(before, openFDs(t)); len(leaked) > 0 {
+	if leaked := fdtest.Leaked(before, fdtest.Table()); len(leaked) > 0 {
 		t.Errorf("the run left fds open: %v", leaked)
 	}
 	checkLines(t, out.String(), passedLines)

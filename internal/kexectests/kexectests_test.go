@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
 	"golang.org/x/sys/unix"
@@ -24,44 +25,7 @@ import (
 // fake kernel's Close.
 func checkFDs(t *testing.T) {
 	t.Helper()
-	// Start the runtime's poller now, so that its fds are not counted.
-	if r, w, err := os.Pipe(); err == nil {
-		r.Close()
-		w.Close()
-	}
-	before := openFDs(t)
-	t.Cleanup(func() {
-		var leaked []string
-		for range 100 { // a release may still be finishing on the fake's goroutine
-			leaked = leaked[:0]
-			for fd, what := range openFDs(t) {
-				if _, ok := before[fd]; !ok {
-					leaked = append(leaked, fd+" -> "+what)
-				}
-			}
-			if len(leaked) == 0 {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Errorf("%d file descriptors leaked: %s", len(leaked), strings.Join(leaked[:min(len(leaked), 10)], ", "))
-	})
-}
-
-func openFDs(t *testing.T) map[string]string {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skip("no /proc/self/fd:", err)
-	}
-	m := map[string]string{}
-	for _, e := range ents {
-		link, err := os.Readlink("/proc/self/fd/" + e.Name())
-		if err != nil {
-			continue // the fd ReadDir itself used
-		}
-		m[e.Name()] = link
-	}
-	return m
+	fdtest.Check(t, time.Second) // a release may still be finishing on the fake's goroutine
 }
 
 // roomForFake makes room for a test's sessions in this process: the fake

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate"
 	"golang.org/x/sys/unix"
 )
@@ -418,27 +419,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// fdTable maps each open descriptor of this process to what it refers to.
-func fdTable() map[int]string {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return nil
-	}
-	m := make(map[int]string, len(ents))
-	for _, ent := range ents {
-		n, err := strconv.Atoi(ent.Name())
-		if err != nil {
-			continue
-		}
-		link, err := os.Readlink("/proc/self/fd/" + ent.Name())
-		if err != nil {
-			continue // the directory's own descriptor, closed by now
-		}
-		m[n] = link
-	}
-	return m
-}
-
 // checkFDs fails t when the process holds more descriptors than it did
 // before (the snapshot), waiting for the target to close those it held for
 // released sessions.
@@ -449,7 +429,7 @@ func checkFDs(t *testing.T, before map[int]string) {
 	}
 	var after map[int]string
 	err := poll(func() error {
-		after = fdTable()
+		after = fdtest.Table()
 		if len(after) > len(before) {
 			return errors.New("more")
 		}
@@ -458,13 +438,7 @@ func checkFDs(t *testing.T, before map[int]string) {
 	if err == nil {
 		return
 	}
-	var leaked []string
-	for fd, link := range after {
-		if before[fd] != link {
-			leaked = append(leaked, strconv.Itoa(fd)+" -> "+link)
-		}
-	}
-	slices.Sort(leaked)
+	leaked := fdtest.Leaked(before, after)
 	if len(leaked) > 8 {
 		leaked = append(leaked[:8], "... ("+strconv.Itoa(len(leaked)-8)+" more)")
 	}
@@ -521,7 +495,7 @@ func (e *env) needFDs(n uint64) {
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
 		e.Fatalf("getrlimit: %v", err)
 	}
-	want := n + uint64(len(fdTable())) + 64
+	want := n + uint64(len(fdtest.Table())) + 64
 	if old.Cur >= want {
 		return
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/go-luo/luo/internal/fdtest"
 )
 
 // testCase is one behaviour of the kernel, checked by run.
@@ -64,7 +66,7 @@ func Run(t *testing.T, tgt Target) {
 		t.Run(g.name, func(t *testing.T) {
 			for _, c := range g.cases {
 				t.Run(c.name, func(t *testing.T) {
-					before := fdTable()
+					before := fdtest.Table()
 					t.Cleanup(func() { checkFDs(t, before) })
 					c.run(&env{T: t, tgt: tgt, f: tgt.Features})
 				})
