@@ -220,6 +220,25 @@ func (e *env) liveUpdate(setup func(d *liveupdate.Device)) *liveupdate.Device {
 	return e.open()
 }
 
+// stages runs a case across live updates: fns[0] on the first kernel,
+// fns[1] on the kernel the first live update boots, and so on, each with a
+// device of its kernel opened for it. Between two stages the case's
+// devices are closed and its sessions stay open through the kexec.
+//
+// Stages share nothing but what the kernel carries and what the case
+// computed before it called stages: where each live update is a real
+// kexec, each stage runs in another process on another kernel.
+func (e *env) stages(fns ...func(d *liveupdate.Device)) {
+	e.Helper()
+	e.needKexec()
+	for i, fn := range fns {
+		if i > 0 {
+			e.kexec()
+		}
+		fn(e.open())
+	}
+}
+
 // eventually calls f until it returns nil, for up to releaseTimeout, and
 // fails the case with f's last error if it never does.
 func (e *env) eventually(what string, f func() error) {
