@@ -38,14 +38,59 @@
 // Kernel builders and CI systems with a LUO-enabled kernel run it against
 // the real device: package liveupdate's TestKernelConformance does that
 // whenever /dev/liveupdate exists (as root, with nothing else holding the
-// device), with Kexec nil, so the cases that need a live update skip. A
-// test rig that can kexec and re-enter the test (a VM that runs stage 2 of a
-// test after the reboot) is not something Run can drive: Kexec must return
-// in the same process.
+// device). On its own it has no Kexec, so the cases that need a live
+// update skip; in a split run (below) none does.
+//
+// Run returns the outcome of each case (Results), which Results.WriteTo
+// writes as sorted lines "PASS GROUP/CASE", "FAIL GROUP/CASE" and
+// "SKIP GROUP/CASE: REASON", and ParseResults reads back.
 //
 // Features says which generation of the kernel's behaviour the target
 // follows (NewestFeatures, FirstMergedFeatures, or a mix for a kernel in
 // between); a case whose behaviour differs between generations checks the
 // one the features name, and skips, saying why, when the older behaviour is
 // not known well enough to check or is unsafe to provoke.
+//
+// # Split runs
+//
+// Where a live update is a real kexec, each kernel runs the test binary
+// anew: a split run is a chain of SplitBoots() boots (now 3), linked by
+// kexecs, that run the suite with Target.Split set. Boot 0 runs every
+// case; a case that spans live updates runs its first stage there, and its
+// stage N in boot N, under the same subtest name, with nothing from the
+// earlier boots but what the kernel carried (its session names derive from
+// Split.RunID and the case's name). A later boot runs only the cases with
+// a stage in it: the others have no subtest and no entry in its Results.
+// At the end of each boot but the last, the sessions the next stages need
+// are handed to Split.Hold, which keeps them open through the kexec; the
+// descriptor check of a case does not count them, nor those a fake kernel
+// in the same process holds for them. A case's outcome is MergeResults of
+// its boots' (FAIL over SKIP over PASS).
+//
+// SplitFromEnv reads a split run's boot from the environment, as a rig
+// serves it:
+//
+//   - LUO_CONFORMANCE_BOOT: the boot, in decimal, 0 to SplitBoots()-1.
+//   - LUO_CONFORMANCE_RUN: the run ID, the same in every boot of the chain:
+//     1 to 16 bytes of ASCII letters, digits, '-' and '_'.
+//   - LUO_CONFORMANCE_HOLD: the path of a unix stream (SOCK_STREAM) socket
+//     the rig listens on (or @NAME, an abstract socket), at most 107 bytes.
+//   - LUO_CONFORMANCE_RESULTS (read by TestKernelConformance, optional):
+//     a file to write the boot's Results to.
+//
+// All three of the first are needed when any is set; none set means no
+// split run. Hold, at the end of a boot but the last, connects to the hold
+// socket and sends, on that connection:
+//
+//   - for each group of at most 250 session fds, one message of 1 data
+//     byte 'F' (0x46) with one SCM_RIGHTS control message carrying them
+//     (none when no session is kept);
+//   - then one message of 1 byte 'E' (0x45) without control data.
+//
+// The rig reads one byte per recvmsg, with room for 250 fds of control
+// data, and once it holds every fd answers 1 byte 'K' (0x4B). Hold then
+// closes its own copies and returns; any other answer, or the connection
+// closed without one, is an error. Hold gives up after a minute. The rig
+// keeps the fds open until it kexecs into the next boot: the kernel drops
+// a session when its last fd closes, and the test process exits first.
 package conformance

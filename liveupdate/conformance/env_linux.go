@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"slices"
 	"strconv"
@@ -21,16 +22,32 @@ import (
 )
 
 // env is what a case runs with: its subtest, the target, and the devices
-// and sessions it opened (closed at the end of the case, or at a kexec).
+// and sessions it opened (closed at the end of the case, or at a kexec; in
+// a split run, sessions a later stage needs are kept for the next boot).
 type env struct {
 	*testing.T
 	tgt Target
 	f   Features
+	su  *suite
+	id  string // GROUP/CASE
 
 	mu       sync.Mutex
 	devices  []*liveupdate.Device
 	sessions []*liveupdate.Session
+	skipMsg  string
+
+	// Split runs only.
+	staged   bool                         // the case called stages
+	phase    int                          // 0 before stages, s+1 in stage s
+	names    int                          // names made in this phase
+	kept     map[*liveupdate.Session]bool // handed to the next boot
+	keptFDs  map[int]bool
+	keptAddr map[string]bool  // socket addresses of kept fds
+	owned    map[fileKey]bool // inodes of files the case made or owned
 }
+
+// fileKey identifies a file by its inode.
+type fileKey struct{ dev, ino uint64 }
 
 var native = binary.NativeEndian
 
@@ -47,17 +64,39 @@ var seq struct {
 }
 
 // name returns a session name unique to this run: "luo-ct-PID-N-tag",
-// shortened to MaxNameLen bytes.
+// shortened to MaxNameLen bytes. In a split run it is
+// "luo-ct-RUN-CASE-P.N-tag" instead, the same in every boot: RUN is
+// Split.RunID, CASE a hash of the case's name, P the phase of the case (0
+// before it calls stages, S+1 in its stage S) and N counts the names made
+// in that phase. Names a case makes before stages agree across boots;
+// those made in a stage are its own.
 func (e *env) name(tag string) string {
-	seq.Lock()
-	seq.n++
-	n := seq.n
-	seq.Unlock()
-	s := "luo-ct-" + strconv.Itoa(os.Getpid()) + "-" + strconv.Itoa(n) + "-" + tag
+	var s string
+	if sp := e.tgt.Split; sp != nil {
+		e.mu.Lock()
+		e.names++
+		phase, n := e.phase, e.names
+		e.mu.Unlock()
+		s = "luo-ct-" + sp.RunID + "-" + caseHash(e.id) + "-" + strconv.Itoa(phase) + "." + strconv.Itoa(n) + "-" + tag
+	} else {
+		seq.Lock()
+		seq.n++
+		n := seq.n
+		seq.Unlock()
+		s = "luo-ct-" + strconv.Itoa(os.Getpid()) + "-" + strconv.Itoa(n) + "-" + tag
+	}
 	if len(s) > liveupdate.MaxNameLen {
 		s = s[:liveupdate.MaxNameLen]
 	}
 	return s
+}
+
+// caseHash returns 8 hex digits of FNV-1a of the case's name id: its part
+// of the session names of a split run.
+func caseHash(id string) string {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return fmt.Sprintf("%08x", h.Sum32())
 }
 
 // open opens the target's device; it is closed when the case ends.
@@ -78,12 +117,20 @@ func (e *env) trackDevice(d *liveupdate.Device) {
 	e.Cleanup(func() { d.Close() })
 }
 
-// track makes s closed when the case ends (or at a kexec).
+// track makes s closed when the case ends (or at a kexec), unless a split
+// run keeps it for the next boot.
 func (e *env) track(s *liveupdate.Session) *liveupdate.Session {
 	e.mu.Lock()
 	e.sessions = append(e.sessions, s)
 	e.mu.Unlock()
-	e.Cleanup(func() { s.Close() })
+	e.Cleanup(func() {
+		e.mu.Lock()
+		kept := e.kept[s]
+		e.mu.Unlock()
+		if !kept {
+			s.Close()
+		}
+	})
 	return s
 }
 
@@ -123,8 +170,28 @@ func (e *env) ownFD(fd int) (closeFD func() error) {
 
 // own makes f closed when the case ends.
 func (e *env) own(f *os.File) *os.File {
+	e.noteOwned(fdOf(f))
 	e.Cleanup(func() { f.Close() })
 	return f
+}
+
+// noteOwned remembers, in a split run, the inode of a file the case owns:
+// a fake kernel in this process holds its own descriptor of a file
+// preserved in a session kept for the next boot.
+func (e *env) noteOwned(fd int) {
+	if e.tgt.Split == nil {
+		return
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return
+	}
+	e.mu.Lock()
+	if e.owned == nil {
+		e.owned = map[fileKey]bool{}
+	}
+	e.owned[fileKey{uint64(st.Dev), st.Ino}] = true
+	e.mu.Unlock()
 }
 
 // memfd returns a new close-on-exec memfd holding data.
@@ -181,11 +248,38 @@ func (e *env) badFD() int {
 	return fd
 }
 
-// needKexec skips the case when the target cannot kexec.
+// Skip is testing.T's Skip, remembering the reason for the results.
+func (e *env) Skip(args ...any) {
+	e.Helper()
+	e.noteSkip(fmt.Sprintln(args...))
+	e.T.Skip(args...)
+}
+
+// Skipf is testing.T's Skipf, remembering the reason for the results.
+func (e *env) Skipf(format string, args ...any) {
+	e.Helper()
+	e.noteSkip(fmt.Sprintf(format, args...))
+	e.T.Skipf(format, args...)
+}
+
+func (e *env) noteSkip(msg string) {
+	e.mu.Lock()
+	e.skipMsg = msg
+	e.mu.Unlock()
+}
+
+func (e *env) skipReason() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.skipMsg
+}
+
+// needKexec skips the case when the target cannot kexec, in-process or
+// between the boots of a split run.
 func (e *env) needKexec() {
 	e.Helper()
-	if e.tgt.Kexec == nil {
-		e.Skipf("needs incoming sessions, and target %q cannot kexec (Target.Kexec is nil)", e.tgt.Name)
+	if e.tgt.Kexec == nil && e.tgt.Split == nil {
+		e.Skipf("needs incoming sessions, and target %q cannot kexec (Target.Kexec and Target.Split are nil)", e.tgt.Name)
 	}
 }
 
@@ -195,6 +289,9 @@ func (e *env) needKexec() {
 func (e *env) kexec() {
 	e.Helper()
 	e.needKexec()
+	if e.tgt.Kexec == nil {
+		e.Fatalf("conformance: case %s kexecs in-process in a split run (Target.Kexec is nil): it needs stages", e.id)
+	}
 	e.mu.Lock()
 	devs, sess := e.devices, e.sessions
 	e.devices, e.sessions = nil, nil
@@ -210,33 +307,100 @@ func (e *env) kexec() {
 	}
 }
 
-// liveUpdate opens the device, lets setup create and fill outgoing
-// sessions, kexecs, and returns the new kernel's device.
-func (e *env) liveUpdate(setup func(d *liveupdate.Device)) *liveupdate.Device {
-	e.Helper()
-	e.needKexec()
-	setup(e.open())
-	e.kexec()
-	return e.open()
-}
-
 // stages runs a case across live updates: fns[0] on the first kernel,
 // fns[1] on the kernel the first live update boots, and so on, each with a
 // device of its kernel opened for it. Between two stages the case's
 // devices are closed and its sessions stay open through the kexec.
 //
 // Stages share nothing but what the kernel carries and what the case
-// computed before it called stages: where each live update is a real
-// kexec, each stage runs in another process on another kernel.
+// computed before it called stages: in a split run each live update is a
+// real kexec, and each stage runs in another process on another kernel
+// (the boot of the stage's index, which runs only that stage). There the
+// sessions open at the end of a stage other than the last are kept for the
+// next boot (Split.Hold) instead of closed. A case skips before it calls
+// stages, never in a stage: a later boot would run the next stage anyway.
+//
+// The case must have an entry in stagePlan with len(fns) stages.
 func (e *env) stages(fns ...func(d *liveupdate.Device)) {
 	e.Helper()
+	if n := stageCount(e.id); n != len(fns) {
+		e.Fatalf("conformance: case %s calls stages with %d stages, but stagePlan (plan.go) gives it %d: a split run plans its boots from stagePlan", e.id, len(fns), n)
+	}
 	e.needKexec()
+	if sp := e.tgt.Split; sp != nil {
+		i := sp.Boot
+		e.mu.Lock()
+		e.staged = true
+		e.phase, e.names = i+1, 0
+		e.mu.Unlock()
+		fns[i](e.open())
+		if i+1 < len(fns) {
+			e.keepSessions()
+		}
+		return
+	}
 	for i, fn := range fns {
 		if i > 0 {
 			e.kexec()
 		}
 		fn(e.open())
 	}
+}
+
+// keepSessions closes the case's devices and hands its open sessions to
+// the suite, for the next boot of a split run.
+func (e *env) keepSessions() {
+	e.mu.Lock()
+	devs, sess := e.devices, e.sessions
+	e.devices, e.sessions = nil, nil
+	e.mu.Unlock()
+	for _, d := range devs {
+		d.Close()
+	}
+	var kept []*liveupdate.Session
+	for _, s := range sess {
+		fd := s.Fd()
+		if fd < 0 {
+			continue // the case closed it
+		}
+		kept = append(kept, s)
+		e.mu.Lock()
+		if e.kept == nil {
+			e.kept, e.keptFDs, e.keptAddr = map[*liveupdate.Session]bool{}, map[int]bool{}, map[string]bool{}
+		}
+		e.kept[s] = true
+		e.keptFDs[fd] = true
+		if sa, err := unix.Getsockname(fd); err == nil {
+			if a, ok := sa.(*unix.SockaddrUnix); ok && a.Name != "" {
+				e.keptAddr[a.Name] = true
+			}
+		}
+		e.mu.Unlock()
+	}
+	e.su.keep(kept...)
+}
+
+// heldFD reports whether fd, open after the case and not before it, is
+// one the split run keeps for the next boot rather than a leak: the fd of a
+// kept session; a socket whose peer is one (a fake kernel's end of it);
+// or a file the case made or owned (a fake kernel's descriptor of a file
+// preserved in a kept session: the case's own copies are closed by then).
+func (e *env) heldFD(fd int) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.kept == nil {
+		return false
+	}
+	if e.keptFDs[fd] {
+		return true
+	}
+	if sa, err := unix.Getpeername(fd); err == nil {
+		if a, ok := sa.(*unix.SockaddrUnix); ok && e.keptAddr[a.Name] {
+			return true
+		}
+	}
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && e.owned[fileKey{uint64(st.Dev), st.Ino}]
 }
 
 // eventually calls f until it returns nil, for up to releaseTimeout, and
@@ -440,15 +604,16 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // checkFDs fails t when the process holds more descriptors than it did
 // before (the snapshot), waiting for the target to close those it held for
-// released sessions.
-func checkFDs(t *testing.T, before map[int]string) {
+// released sessions. Descriptors new since before for which held (when not
+// nil) reports true are not counted.
+func checkFDs(t *testing.T, before map[int]string, held func(fd int) bool) {
 	t.Helper()
 	if before == nil {
 		return // no /proc
 	}
 	var after map[int]string
 	err := poll(func() error {
-		after = fdtest.Table()
+		after = withoutHeld(before, fdtest.Table(), held)
 		if len(after) > len(before) {
 			return errors.New("more")
 		}
@@ -463,6 +628,20 @@ func checkFDs(t *testing.T, before map[int]string) {
 	}
 	t.Errorf("descriptor leak: %d open before the case, %d after it (and its sessions) were closed; new: %s",
 		len(before), len(after), strings.Join(leaked, ", "))
+}
+
+// withoutHeld returns after without the descriptors, new since before,
+// for which held (when not nil) reports true.
+func withoutHeld(before, after map[int]string, held func(fd int) bool) map[int]string {
+	if held == nil {
+		return after
+	}
+	for fd, link := range after {
+		if before[fd] != link && held(fd) {
+			delete(after, fd)
+		}
+	}
+	return after
 }
 
 // cloexec reports whether fd is close-on-exec.

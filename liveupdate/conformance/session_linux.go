@@ -121,26 +121,27 @@ func createDuplicate(e *env) {
 
 func createOutgoingAndIncoming(e *env) {
 	name := e.name("both")
-	d := e.liveUpdate(func(d *liveupdate.Device) {
+	e.stages(func(d *liveupdate.Device) {
 		s := e.create(d, name)
 		e.mustExpect(s.PreserveFD(fdOf(e.memfd("incoming")), 1), 0, "preserve")
-	})
-	out := e.create(d, name)
-	e.expect(out.PreserveFD(fdOf(e.memfd("outgoing")), 1), 0, "preserve in the new outgoing session of the same name")
-	in := e.retrieve(d, name)
-	f, err := in.Retrieve(1)
-	if e.expect(err, 0, "retrieve the file of the incoming session") {
-		e.own(f)
-		if got := e.contents(f); got != "incoming" {
-			e.Errorf("incoming file holds %q, want %q", got, "incoming")
+	}, func(d *liveupdate.Device) {
+		out := e.create(d, name)
+		e.expect(out.PreserveFD(fdOf(e.memfd("outgoing")), 1), 0, "preserve in the new outgoing session of the same name")
+		in := e.retrieve(d, name)
+		f, err := in.Retrieve(1)
+		if e.expect(err, 0, "retrieve the file of the incoming session") {
+			e.own(f)
+			if got := e.contents(f); got != "incoming" {
+				e.Errorf("incoming file holds %q, want %q", got, "incoming")
+			}
 		}
-	}
-	s2, err := d.CreateSession(name)
-	if err == nil {
-		e.track(s2)
-	}
-	e.expect(err, unix.EEXIST, "create %q a second time in this boot", name)
-	e.expect(in.Finish(), 0, "finish the incoming session")
+		s2, err := d.CreateSession(name)
+		if err == nil {
+			e.track(s2)
+		}
+		e.expect(err, unix.EEXIST, "create %q a second time in this boot", name)
+		e.expect(in.Finish(), 0, "finish the incoming session")
+	})
 }
 
 func retrieveSessionCases() []testCase {
@@ -174,47 +175,51 @@ func retrieveThisBoot(e *env) {
 
 func retrieveOnce(e *env) {
 	name := e.name("once")
-	d := e.liveUpdate(func(d *liveupdate.Device) { e.create(d, name) })
-	in := e.retrieve(d, name)
-	again := func(want unix.Errno, when string) {
-		e.Helper()
-		s, err := d.RetrieveSession(name)
-		if err == nil {
-			e.track(s)
+	e.stages(func(d *liveupdate.Device) {
+		e.create(d, name)
+	}, func(d *liveupdate.Device) {
+		in := e.retrieve(d, name)
+		again := func(want unix.Errno, when string) {
+			e.Helper()
+			s, err := d.RetrieveSession(name)
+			if err == nil {
+				e.track(s)
+			}
+			e.expect(err, want, "retrieve %q again %s", name, when)
 		}
-		e.expect(err, want, "retrieve %q again %s", name, when)
-	}
-	again(unix.EINVAL, "while it is retrieved")
-	e.mustExpect(in.Finish(), 0, "finish")
-	again(unix.EINVAL, "after finish, with its fd still open")
-	e.mustExpect(in.Close(), 0, "close the incoming session")
-	e.eventually("retrieve after the incoming session was closed to give ENOENT", func() error {
-		s, err := d.RetrieveSession(name)
-		if err == nil {
-			s.Close()
-			return errSucceeded
-		}
-		if isErrno(err, unix.ENOENT) {
-			return nil
-		}
-		return err
+		again(unix.EINVAL, "while it is retrieved")
+		e.mustExpect(in.Finish(), 0, "finish")
+		again(unix.EINVAL, "after finish, with its fd still open")
+		e.mustExpect(in.Close(), 0, "close the incoming session")
+		e.eventually("retrieve after the incoming session was closed to give ENOENT", func() error {
+			s, err := d.RetrieveSession(name)
+			if err == nil {
+				s.Close()
+				return errSucceeded
+			}
+			if isErrno(err, unix.ENOENT) {
+				return nil
+			}
+			return err
+		})
 	})
 }
 
 func retrieveAfterReopen(e *env) {
 	name := e.name("reopen")
-	d := e.liveUpdate(func(d *liveupdate.Device) {
+	e.stages(func(d *liveupdate.Device) {
 		s := e.create(d, name)
 		e.mustExpect(s.PreserveFD(fdOf(e.memfd("kept")), 5), 0, "preserve")
+	}, func(d *liveupdate.Device) {
+		e.mustExpect(d.Close(), 0, "close the new kernel's device")
+		d = e.open()
+		in := e.retrieve(d, name)
+		f, err := in.Retrieve(5)
+		if e.expect(err, 0, "retrieve the file") {
+			e.own(f)
+		}
+		e.expect(in.Finish(), 0, "finish")
 	})
-	e.mustExpect(d.Close(), 0, "close the new kernel's device")
-	d = e.open()
-	in := e.retrieve(d, name)
-	f, err := in.Retrieve(5)
-	if e.expect(err, 0, "retrieve the file") {
-		e.own(f)
-	}
-	e.expect(in.Finish(), 0, "finish")
 }
 
 func directionCases() []testCase {
@@ -229,16 +234,19 @@ func directionCases() []testCase {
 
 func directionPreserveIncoming(e *env) {
 	name := e.name("dir-in")
-	d := e.liveUpdate(func(d *liveupdate.Device) { e.create(d, name) })
-	in := e.retrieve(d, name)
-	if e.f.DirectionCheck {
-		e.expect(in.PreserveFD(fdOf(e.memfd("x")), 1), unix.EINVAL, "PRESERVE_FD on an incoming session")
-	} else {
-		// G1 runs the handler; with a descriptor that is not open it
-		// fails in fget, harmlessly.
-		e.expect(in.PreserveFD(e.badFD(), 1), unix.EBADF, "PRESERVE_FD of a closed fd on an incoming session (no direction check)")
-	}
-	e.expect(in.Finish(), 0, "finish")
+	e.stages(func(d *liveupdate.Device) {
+		e.create(d, name)
+	}, func(d *liveupdate.Device) {
+		in := e.retrieve(d, name)
+		if e.f.DirectionCheck {
+			e.expect(in.PreserveFD(fdOf(e.memfd("x")), 1), unix.EINVAL, "PRESERVE_FD on an incoming session")
+		} else {
+			// G1 runs the handler; with a descriptor that is not open it
+			// fails in fget, harmlessly.
+			e.expect(in.PreserveFD(e.badFD(), 1), unix.EBADF, "PRESERVE_FD of a closed fd on an incoming session (no direction check)")
+		}
+		e.expect(in.Finish(), 0, "finish")
+	})
 }
 
 func directionRetrieveOutgoing(e *env) {
@@ -292,17 +300,20 @@ func directionGetNameOutgoing(e *env) {
 
 func directionGetNameIncoming(e *env) {
 	name := e.name("dir-gn-in")
-	d := e.liveUpdate(func(d *liveupdate.Device) { e.create(d, name) })
-	in := e.retrieve(d, name)
-	got, err := e.rawGetName(in)
-	if !e.f.GetName {
-		e.expect(err, unix.EINVAL, "GET_NAME on a target without it")
-	} else if e.expect(err, 0, "GET_NAME on an incoming session") && got != name {
-		e.Errorf("GET_NAME = %q, want %q", got, name)
-	}
-	got, err = in.Name()
-	if e.expect(err, 0, "Session.Name of an incoming session") && got != name {
-		e.Errorf("Session.Name = %q, want %q", got, name)
-	}
-	e.expect(in.Finish(), 0, "finish")
+	e.stages(func(d *liveupdate.Device) {
+		e.create(d, name)
+	}, func(d *liveupdate.Device) {
+		in := e.retrieve(d, name)
+		got, err := e.rawGetName(in)
+		if !e.f.GetName {
+			e.expect(err, unix.EINVAL, "GET_NAME on a target without it")
+		} else if e.expect(err, 0, "GET_NAME on an incoming session") && got != name {
+			e.Errorf("GET_NAME = %q, want %q", got, name)
+		}
+		got, err = in.Name()
+		if e.expect(err, 0, "Session.Name of an incoming session") && got != name {
+			e.Errorf("Session.Name = %q, want %q", got, name)
+		}
+		e.expect(in.Finish(), 0, "finish")
+	})
 }

@@ -21,8 +21,15 @@ type Target struct {
 	// sessions; afterwards Open opens the new kernel, and the old kernel's
 	// device and session handles fail with an error (they do not hang).
 	// It is nil when the target cannot do that in-process (a real kernel):
-	// the cases that need incoming sessions then skip.
+	// the cases that need incoming sessions then skip, unless Split is
+	// set. Kexec must be nil when Split is set.
 	Kexec func() error
+
+	// Split, when not nil, makes Run run one boot of a split run: a chain
+	// of kernels linked by real kexecs, each boot running the test binary
+	// again in a new process. Each case runs only its stage of this boot
+	// (see Split and SplitFromEnv).
+	Split *Split
 
 	// Features says which kernel behaviour the target follows where
 	// kernel generations differ.
@@ -32,9 +39,10 @@ type Target struct {
 	// incoming session of that name fail with errno, as the file handler's
 	// retrieve would (a fake kernel can inject that, as
 	// fake.Kernel.FailRetrieve does; a real one cannot, so leave it nil).
-	// Run calls it after a Kexec, before retrieving, and checks that the
-	// failure is reported and, with Features.StickyRetrieveErrors, that it
-	// repeats; without the hook that case skips.
+	// Run calls it after a Kexec (in a split run: in the boot that
+	// retrieves), before retrieving, and checks that the failure is
+	// reported and, with Features.StickyRetrieveErrors, that it repeats;
+	// without the hook that case skips.
 	FailRetrieve func(session string, token uint64, errno syscall.Errno)
 }
 
