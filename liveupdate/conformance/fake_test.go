@@ -3,6 +3,7 @@
 package conformance_test
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/go-luo/luo/liveupdate/conformance"
@@ -36,9 +37,19 @@ func fakeTarget(t *testing.T, name string, f conformance.Features, opts ...fake.
 	}
 }
 
+// newestInProcess holds what TestFakeNewest found, for TestFakeSplit to
+// compare its split run with.
+var newestInProcess struct {
+	sync.Mutex
+	r conformance.Results
+}
+
 // TestFakeNewest runs the suite against a fake of the newest kernel.
 func TestFakeNewest(t *testing.T) {
-	conformance.Run(t, fakeTarget(t, "fake newest", conformance.NewestFeatures()))
+	r := conformance.Run(t, fakeTarget(t, "fake newest", conformance.NewestFeatures()))
+	newestInProcess.Lock()
+	newestInProcess.r = r
+	newestInProcess.Unlock()
 }
 
 // TestFakeFirstMerged runs the suite against a fake of the first merged
