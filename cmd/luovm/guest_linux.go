@@ -218,6 +218,10 @@ func command(s step, path string) *exec.Cmd {
 	return cmd
 }
 
+// kselftestSkip is the exit status of a kernel selftest that skipped
+// (KSFT_SKIP).
+const kselftestSkip = 4
+
 // runProgram runs a goTest, kselftest or program step to its end.
 func (g *guest) runProgram(s step, path string) {
 	cmd := command(s, path)
@@ -239,7 +243,10 @@ func (g *guest) runProgram(s step, path string) {
 		g.report(r.status, r.name, r.detail)
 		failed = failed || r.status == "FAIL"
 	}
+	var exit *exec.ExitError
 	switch {
+	case len(rs) == 0 && s.kind == kselftest && errors.As(err, &exit) && exit.ExitCode() == kselftestSkip:
+		g.report("SKIP", s.result, exitDetail(err, out.Bytes()))
 	case len(rs) == 0 && err == nil:
 		g.report("PASS", s.result, "")
 	case len(rs) == 0:

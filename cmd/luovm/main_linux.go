@@ -46,6 +46,7 @@ type options struct {
 	jobs       int
 	out        string
 	results    string
+	want       string
 	accel      string
 	memory     string
 	verbose    bool
@@ -67,7 +68,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.jobs, "j", min(2, runtime.NumCPU()), "run `N` VMs at once")
 	fs.StringVar(&o.out, "out", "", "keep consoles and results in `DIR` (default a new temporary directory)")
 	fs.StringVar(&o.results, "conformance-results", "", "write the conformance suite's results on the kernel to `FILE`")
-	fs.StringVar(&o.accel, "accel", "tcg", "QEMU `ACCEL`erator: tcg, or kvm where nested KVM runs the kernel's decompressor")
+	fs.StringVar(&o.want, "want-conformance", "", "fail unless the conformance suite's result of each case on the kernel is the one `FILE` lists (a file -conformance-results wrote)")
+	fs.StringVar(&o.accel, "accel", "tcg", "QEMU `ACCEL`erator: tcg, or kvm where KVM really runs the guest (nested KVM may hang in the kernel's decompressor)")
 	fs.StringVar(&o.memory, "m", "2G", "guest memory `SIZE`")
 	fs.BoolVar(&o.verbose, "v", false, "list every result, not only failures and skips")
 	if err := fs.Parse(args); err != nil {
@@ -185,6 +187,17 @@ func runLane(ctx context.Context, o options, log io.Writer) ([]result, error) {
 		if err := writeConformanceResults(o.results, rs); err != nil {
 			return rs, err
 		}
+	}
+	if o.want != "" {
+		b, err := os.ReadFile(o.want)
+		if err != nil {
+			return rs, err
+		}
+		want, err := parseConformanceResults(b)
+		if err != nil {
+			return rs, fmt.Errorf("%s: %w", o.want, err)
+		}
+		rs = append(rs, compareConformance(rs, want, o.want)...)
 	}
 	return rs, nil
 }

@@ -111,3 +111,68 @@ func writeConformanceResults(path string, rs []result) error {
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
+
+// parseConformanceResults parses what writeConformanceResults wrote: a map
+// from "group/case" to its status.
+func parseConformanceResults(b []byte) (map[string]string, error) {
+	m := map[string]string{}
+	for i, l := range splitLines(b) {
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		status, rest, _ := strings.Cut(l, " ")
+		name, _, _ := strings.Cut(rest, ":")
+		if _, ok := rank[status]; !ok || name == "" || strings.ContainsAny(name, " \t") {
+			return nil, fmt.Errorf("line %d: %q is not \"STATUS group/case[: detail]\"", i+1, l)
+		}
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("line %d: %s listed twice", i+1, name)
+		}
+		m[name] = status
+	}
+	return m, nil
+}
+
+// compareConformance returns a failure for every case whose merged status
+// in rs differs from want's, and for every case only one side has.
+func compareConformance(rs []result, want map[string]string, file string) []result {
+	got := map[string]string{}
+	for _, r := range merge(rs) {
+		if name, ok := strings.CutPrefix(r.name, "conformance/"); ok {
+			got[name] = r.status
+		}
+	}
+	var out []result
+	for _, name := range sortedNames(got, want) {
+		g, w := got[name], want[name]
+		if g == w {
+			continue
+		}
+		if g == "" {
+			g = "absent"
+		}
+		if w == "" {
+			w = "absent"
+		}
+		out = append(out, result{status: "FAIL", name: "conformance-list/" + name, detail: fmt.Sprintf("%s on the kernel, %s in %s", g, w, file)})
+	}
+	if len(out) == 0 {
+		out = append(out, result{status: "PASS", name: "conformance-list/" + fmt.Sprint(len(want)) + "_cases_as_listed"})
+	}
+	return out
+}
+
+// sortedNames returns the keys of both maps, sorted, once each.
+func sortedNames(a, b map[string]string) []string {
+	var names []string
+	for k := range a {
+		names = append(names, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	return names
+}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -153,6 +154,47 @@ func TestPlan(t *testing.T) {
 					t.Errorf("chain %q boot %d: malformed step %+v", c.name, n, s)
 				}
 			}
+		}
+	}
+}
+
+func TestConformanceResultsRoundTrip(t *testing.T) {
+	rs := []result{
+		{"PASS", "conformance/a/x", ""},
+		{"SKIP", "conformance/a/y", "needs a hook"},
+		{"FAIL", "conformance/b/z", "bad: very"},
+		{"PASS", "examples/h", ""},
+	}
+	path := t.TempDir() + "/r"
+	if err := writeConformanceResults(path, rs); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if want := "PASS a/x\nSKIP a/y: needs a hook\nFAIL b/z: bad: very\n"; string(b) != want {
+		t.Errorf("wrote %q, want %q", b, want)
+	}
+	m, err := parseConformanceResults(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := compareConformance(rs, m, "f"); len(got) != 1 || got[0].status != "PASS" {
+		t.Errorf("compare with itself: %q", got)
+	}
+	m["a/x"] = "SKIP"
+	delete(m, "b/z")
+	m["c/new"] = "PASS"
+	got := compareConformance(rs, m, "f")
+	want := []result{
+		{"FAIL", "conformance-list/a/x", "PASS on the kernel, SKIP in f"},
+		{"FAIL", "conformance-list/b/z", "FAIL on the kernel, absent in f"},
+		{"FAIL", "conformance-list/c/new", "absent on the kernel, PASS in f"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("compare:\n got %q\nwant %q", got, want)
+	}
+	for _, bad := range []string{"OK a/x\n", "PASS\n", "PASS a/x\nPASS a/x\n", "PASS a b\n"} {
+		if _, err := parseConformanceResults([]byte(bad)); err == nil {
+			t.Errorf("parseConformanceResults(%q) succeeded", bad)
 		}
 	}
 }
