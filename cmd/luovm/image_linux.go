@@ -23,6 +23,7 @@ var goBinaries = []struct {
 	{"handoff", []string{"build", "./examples/handoff"}},
 	{"kexec-selftests", []string{"build", "./examples/kexec-selftests"}},
 	{"daemon", []string{"build", "./examples/daemon"}},
+	{"luoctl", []string{"build", "./cmd/luoctl"}},
 }
 
 // buildImage builds the guest's programs and writes the initramfs to

@@ -116,7 +116,9 @@ func plan() []chain {
 	for n := range conformanceBoots {
 		var b bootPlan
 		if n == 0 {
-			b.steps = append(b.steps, step{kind: kselftest, result: "kselftest/liveupdate", path: "kselftest/liveupdate", optional: true})
+			b.steps = append(b.steps,
+				step{kind: program, result: "luoctl/check", path: "bin/luoctl", args: []string{"check"}},
+				step{kind: kselftest, result: "kselftest/liveupdate", path: "kselftest/liveupdate", optional: true})
 		}
 		b.steps = append(b.steps, conformanceStep(suite.name, n))
 		switch n {
