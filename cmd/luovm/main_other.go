@@ -1,0 +1,14 @@
+//go:build !linux
+
+// Command luovm needs Linux: it boots Linux kernels in QEMU.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	fmt.Fprintln(os.Stderr, "luovm: needs Linux (it builds and boots Linux kernels in QEMU)")
+	os.Exit(2)
+}
