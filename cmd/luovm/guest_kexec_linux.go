@@ -74,8 +74,15 @@ func writeGuestTree(f io.Writer, root string) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() {
+		switch {
+		case d.IsDir():
 			return w.Dir(rel, 0o755)
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			return w.Symlink(rel, target)
 		}
 		return copyFile(w, path, rel)
 	})

@@ -50,6 +50,11 @@ func buildImage(ctx context.Context, dir, kernel, selftests string, log io.Write
 			return "", err
 		}
 	}
+	for _, a := range applets {
+		if err := os.Symlink("/init", filepath.Join(bin, a)); err != nil {
+			return "", err
+		}
+	}
 	if err := copyPath(kernel, filepath.Join(root, guestKernel)); err != nil {
 		return "", err
 	}

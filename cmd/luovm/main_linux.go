@@ -22,6 +22,9 @@ func main() {
 	if os.Getpid() == 1 {
 		guestMain()
 	}
+	if applet(filepath.Base(os.Args[0]), os.Args[1:]) {
+		return
+	}
 	os.Exit(hostMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 

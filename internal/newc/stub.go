@@ -53,3 +53,12 @@ func (w *Writer) Close() error {
 	w.hdr("TRAILER!!!", 0, 0, 1)
 	return w.err
 }
+
+func (w *Writer) Symlink(name, target string) error {
+	w.hdr(name, 0o120777, int64(len(target)), 1)
+	if w.err == nil {
+		_, w.err = io.WriteString(w.w, target)
+	}
+	w.pad(int64(len(target)))
+	return w.err
+}
