@@ -8,14 +8,16 @@ import (
 	"os"
 	"sync"
 
+	"github.com/go-luo/luo/liveupdate/conformance"
 	"golang.org/x/sys/unix"
 )
 
 // The holder keeps the session fds the conformance suite hands over at the
-// end of a boot (LUO_CONFORMANCE_HOLD): the kernel drops an outgoing
+// end of a boot (conformance.HoldEnv): the kernel drops an outgoing
 // session when its last fd closes, and the test process exits before the
-// kexec. A client sends messages of one byte: 'F' carrying fds
-// (SCM_RIGHTS), then 'E'; the holder answers 'K' once it has them all.
+// kexec. A client sends messages of one byte: HoldFDs carrying fds
+// (SCM_RIGHTS), then HoldEnd; the holder answers HoldKept once it has them
+// all.
 // It keeps them, and whatever fds in-process steps keep, until the kexec.
 var held struct {
 	sync.Mutex
@@ -55,7 +57,7 @@ func serveHold(c *net.UnixConn) {
 	var n int
 	for {
 		buf := make([]byte, 1)
-		oob := make([]byte, unix.CmsgSpace(4*253))
+		oob := make([]byte, unix.CmsgSpace(4*conformance.HoldMaxFDs))
 		nb, noob, _, _, err := c.ReadMsgUnix(buf, oob)
 		if err != nil || nb == 0 {
 			if n > 0 {
@@ -79,10 +81,10 @@ func serveHold(c *net.UnixConn) {
 			}
 		}
 		switch buf[0] {
-		case 'F':
-		case 'E':
+		case conformance.HoldFDs:
+		case conformance.HoldEnd:
 			fmt.Printf("luovm holder: holding %d fds for the kexec\n", n)
-			c.Write([]byte{'K'})
+			c.Write([]byte{conformance.HoldKept})
 			return
 		default:
 			fmt.Fprintf(os.Stderr, "luovm holder: unexpected byte %q\n", buf[0])

@@ -4,6 +4,8 @@ package main
 
 import (
 	"strconv"
+
+	"github.com/go-luo/luo/liveupdate/conformance"
 	"time"
 )
 
@@ -85,10 +87,6 @@ const (
 	guestDaemon = "/run/luovm-daemon.sock"
 )
 
-// conformanceBoots is how many boots a full split run of the conformance
-// suite takes: the most stages any case has.
-const conformanceBoots = 3
-
 // conformanceStep returns the step that runs boot n of the conformance
 // suite from the liveupdate package's test binary.
 func conformanceStep(chainName string, n int) step {
@@ -98,9 +96,9 @@ func conformanceStep(chainName string, n int) step {
 		path:   "bin/liveupdate.test",
 		args:   []string{"-test.run", "^TestKernelConformance$", "-test.v", "-test.count=1", "-test.timeout=15m"},
 		env: []string{
-			"LUO_CONFORMANCE_BOOT=" + strconv.Itoa(n),
-			"LUO_CONFORMANCE_RUN=" + chainName,
-			"LUO_CONFORMANCE_HOLD=" + guestHold,
+			conformance.BootEnv + "=" + strconv.Itoa(n),
+			conformance.RunEnv + "=" + chainName,
+			conformance.HoldEnv + "=" + guestHold,
 		},
 	}
 }
@@ -113,7 +111,9 @@ func plan() []chain {
 	// suite: the kernel's own single-boot selftests, the conformance
 	// suite across its boots, and every example's -device mode.
 	suite := chain{name: "suite", timeout: 20 * time.Minute}
-	for n := range conformanceBoots {
+	// A full split run of the suite takes as many boots as the most
+	// stages any case has.
+	for n := range max(conformance.SplitBoots(), 2) {
 		var b bootPlan
 		if n == 0 {
 			b.steps = append(b.steps,
