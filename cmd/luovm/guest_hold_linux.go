@@ -31,24 +31,24 @@ func keep(fd int) {
 	held.Unlock()
 }
 
-// startHolder listens on path and serves holder clients until the kexec.
-func startHolder(path string) error {
+// startHolder listens on path and serves holder clients until the kexec
+// (or until the listener it returns is closed).
+func startHolder(path string) (*net.UnixListener, error) {
 	os.Remove(path)
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		return fmt.Errorf("holder: %w", err)
+		return nil, fmt.Errorf("holder: %w", err)
 	}
 	go func() {
 		for {
 			c, err := l.AcceptUnix()
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "luovm holder: accept: %v\n", err)
 				return
 			}
 			go serveHold(c)
 		}
 	}()
-	return nil
+	return l, nil
 }
 
 // serveHold receives one client's fds.

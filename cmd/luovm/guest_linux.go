@@ -87,7 +87,7 @@ func (g *guest) run() error {
 	var uts unix.Utsname
 	unix.Uname(&uts)
 	g.line("boot %s %d %s", name, boot, unix.ByteSliceToString(uts.Release[:]))
-	if err := startHolder(guestHold); err != nil {
+	if _, err := startHolder(guestHold); err != nil {
 		return err
 	}
 	for _, s := range g.chain.boots[boot].steps {
