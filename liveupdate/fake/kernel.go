@@ -144,6 +144,10 @@ func (k *Kernel) boot() *boot {
 	return k.cur
 }
 
+// register puts o in the hang-up epoll set and the objects, wraps its fd
+// in the os.File its goroutine serves, and counts that goroutine, all
+// under objsMu, so that Close, which takes the objects under objsMu, sees
+// o complete. From a successful register on, o.f owns o.fd.
 func (k *Kernel) register(o *object) error {
 	k.objsMu.Lock()
 	defer k.objsMu.Unlock()
@@ -154,7 +158,17 @@ func (k *Kernel) register(o *object) error {
 	if err := unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, o.fd, &ev); err != nil {
 		return err
 	}
+	f := os.NewFile(uintptr(o.fd), "luo-fake")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		// SyscallConn fails only for a nil *os.File, which NewFile
+		// returns only for a negative fd.
+		unix.EpollCtl(k.epfd, unix.EPOLL_CTL_DEL, o.fd, nil)
+		return err
+	}
+	o.f, o.rc = f, rc
 	k.objs[o.fd] = o
+	k.loops.Add(1)
 	return nil
 }
 
