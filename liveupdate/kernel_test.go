@@ -34,6 +34,6 @@ func TestKernelConformance(t *testing.T) {
 	conformance.Run(t, conformance.Target{
 		Name:     "kernel",
 		Open:     open,
-		Features: conformance.NewestFeatures(),
+		Features: conformance.Linux7_2Features(),
 	})
 }
