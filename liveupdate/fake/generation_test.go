@@ -128,6 +128,14 @@ func TestDuplicateCreateBreaksNextBoot(t *testing.T) {
 			if !k.State().Down {
 				t.Error("State().Down is false")
 			}
+			sock := filepath.Join(t.TempDir(), "dev")
+			stop, err := k.Listen(sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = liveupdate.Open(sock)
+			mustErrno(t, err, unix.EIO, "open through Listen on the machine that did not come up")
+			stop()
 			for _, s := range ss {
 				s.Close()
 			}
