@@ -156,8 +156,10 @@ func retrievedMemfdFlags(e *env) {
 }
 
 // sessionsPerBlock is the number of session entries in a KHO block of
-// Linux 7.2 (4096-byte pages): the duplicate-create bug strikes when the
-// outgoing sessions fill whole blocks.
+// Linux 7.2 with 4 KiB pages, (4096-16)/80, as in package fake: the
+// duplicate-create bug strikes when the outgoing sessions fill whole
+// blocks. (A kernel with 16 KiB or 64 KiB pages holds 204 or 818 a
+// block; there the repaired cases pass without meeting the bug.)
 const sessionsPerBlock = (4096 - 16) / 80
 
 // blockNames returns n+1 session names unique to this case: n to fill the
