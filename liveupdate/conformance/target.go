@@ -103,13 +103,14 @@ type Features struct {
 	SealsKept bool
 
 	// DuplicateCreateLeaksBlock: CREATE_SESSION of a name already used
-	// grows the outgoing sessions' block set (51 sessions a block) before
-	// it finds the duplicate, and does not shrink it back on EEXIST (a
-	// bug of Linux 7.2, luo_session_insert). With 51·k outgoing sessions
-	// (k from 1 to 9999) that leaves an empty block at the end, and the
-	// next kernel panics at boot on it ("Block contains invalid entry
-	// count: 0"); a later successful create, or a close of any outgoing
-	// session, repairs it. The case that lets the kernel panic needs an
+	// grows the outgoing sessions' block set (51 sessions a block with 4
+	// KiB pages) before it finds the duplicate, and does not shrink it
+	// back on EEXIST (a bug of Linux 7.2, luo_session_insert). With 51·k
+	// outgoing sessions of all processes (k from 1 to 9999; at 510,000
+	// the create fails with ENOSPC instead) that leaves an empty block at
+	// the end, and the next kernel panics at boot on it ("Block contains
+	// invalid entry count: 0"); a later successful create, or a close of
+	// any outgoing session, repairs it. The case that lets the kernel panic needs an
 	// in-process Target.Kexec and Target.Reboot, as no real machine comes
 	// back from it by itself; the repaired cases are safe on any kernel.
 	DuplicateCreateLeaksBlock bool
