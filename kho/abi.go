@@ -137,7 +137,7 @@ func (s *SessionSer) Decode(b []byte) error {
 
 // FileSer is struct luo_file_ser (64 bytes).
 type FileSer struct {
-	Compatible string // handler, e.g. "memfd-v1"; at most 47 bytes
+	Compatible string // handler, e.g. "memfd-v2"; at most 47 bytes
 	Data       uint64 // handler handle (memfd: PA of struct memfd_luo_ser)
 	Token      uint64 // the user's token
 }

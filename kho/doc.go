@@ -29,12 +29,15 @@
 // ends the chain), count u64 (entries used in this block)} followed by the
 // entries back to back. A block holds (4096-16)/entry size entries: 51
 // session entries of 80 bytes or 63 file entries of 64 bytes. The writer
-// fills a block before starting the next one.
+// fills a block before starting the next one; the kernel's chain of
+// session blocks can also end in an empty block (count 0), the trace of
+// Linux 7.2's duplicate-create bug (State.SessionBlocks), which the next
+// kernel rejects at boot.
 //
 //	struct luo_session_ser (80 B): name[64] (NUL-terminated, at most 63
 //	    bytes), files u64 (first file block, 0 when there are none),
 //	    count u64 (number of files)
-//	struct luo_file_ser (64 B): compatible[48] (handler, e.g. "memfd-v1"),
+//	struct luo_file_ser (64 B): compatible[48] (handler, e.g. "memfd-v2"),
 //	    data u64 (handler handle; memfd: PA of struct memfd_luo_ser),
 //	    token u64
 //
@@ -55,9 +58,15 @@
 // page aligned and every block page to be used once in the whole state (the
 // kernel restores, then frees, each block page once), and FLB counts to fit
 // the FLB area. These keep the work and the memory a decode takes
-// proportional to the pages it is given.
+// proportional to the pages it is given. The FLB area, which the kernel
+// does not read at boot, is decoded last, and an error in it leaves the
+// sessions decoded (see ReadLUO).
 //
 // # memfd (compatibles "memfd-v1" and "memfd-v2")
+//
+// Linux 7.2 has only the memfd-v2 handler (mm/memfd_luo.c), which also
+// keeps the file's seals; Linux 6.19 had only memfd-v1. A kernel has one
+// memfd handler, so files of the other compatible cannot be restored.
 //
 // A memfd file's data handle is the PA of a struct memfd_luo_ser in a page
 // of its own:
@@ -65,7 +74,8 @@
 //	memfd-v1 (40 B): pos u64 @0, size u64 @8, nr_folios u64 @16,
 //	    folios struct kho_vmalloc @24
 //	memfd-v2 (48 B): pos u64 @0, size u64 @8, seals u32 @16,
-//	    flags u32 @20 (0), nr_folios u64 @24, folios struct kho_vmalloc @32
+//	    flags u32 @20 (written 0, not read), nr_folios u64 @24,
+//	    folios struct kho_vmalloc @32
 //	struct kho_vmalloc (16 B): first u64 (PA of the first chunk),
 //	    total_pages u32, flags u16 (1 = VM_ALLOC, 2 = huge vmap), order u16
 //

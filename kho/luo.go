@@ -16,6 +16,15 @@ type State struct {
 	Sessions []SessionState
 	// FLBs are the preserved file-lifecycle-bound objects, usually none.
 	FLBs []FLBSer
+	// SessionBlocks, when larger than the number of blocks the sessions
+	// need, is the number of blocks WriteLUO chains for them: the
+	// kernel serializes into a block set grown when sessions are created,
+	// and Linux 7.2 can leave one block more than its sessions fill (a
+	// duplicate CREATE_SESSION at 51·k sessions). Blocks past the
+	// sessions are written empty, with count 0, which ReadLUO, like the
+	// next kernel, rejects. Without sessions it is ignored: the kernel
+	// then hands over no session chain. ReadLUO never sets it.
+	SessionBlocks int
 }
 
 // SessionState is one preserved session and its files in preservation
@@ -30,13 +39,14 @@ type SessionState struct {
 // one page for luo_ser, one for the FLB area ({pgcnt 1, count} then the
 // entries), a chain of session blocks (sessions_pa is 0 if there are no
 // sessions) and, per session, a chain of file blocks (files and count are 0
-// if the session has no files). Each block is filled before the next.
+// if the session has no files). Each block is filled before the next;
+// with State.SessionBlocks, empty session blocks follow the last one filled.
 //
 // It checks what the kernel checks when the state is built: session names
 // of 1 to 63 bytes without NUL (EINVAL), unique (EEXIST); handler and FLB
 // compatibles of 1 to 47 bytes without NUL (EINVAL); tokens unique within a
-// session (EEXIST); at most MaxBlocks blocks per chain and MaxFLBs FLBs
-// (ENOSPC). On error nothing stays allocated. It takes time linear in the
+// session (EEXIST); at most MaxBlocks blocks per chain, SessionBlocks
+// included, and MaxFLBs FLBs (ENOSPC). On error nothing stays allocated. It takes time linear in the
 // number of sessions and files.
 func WriteLUO(m *Memory, st *State) (root uint64, err error) {
 	if err := validateState(st); err != nil {
@@ -61,12 +71,12 @@ func WriteLUO(m *Memory, st *State) (root uint64, err error) {
 
 	var sessionsPA uint64
 	if n := len(st.Sessions); n > 0 {
-		sessionsPA = w.chain(n, SessionSerSize, func(i int, b []byte) {
+		sessionsPA = w.chain(n, st.SessionBlocks, SessionSerSize, func(i int, b []byte) {
 			s := &st.Sessions[i]
 			ser := SessionSer{Name: s.Name}
 			if len(s.Files) > 0 {
 				ser.FileCount = uint64(len(s.Files))
-				ser.FilesPA = w.chain(len(s.Files), FileSerSize, func(j int, fb []byte) {
+				ser.FilesPA = w.chain(len(s.Files), 0, FileSerSize, func(j int, fb []byte) {
 					s.Files[j].put(fb)
 				})
 			}
@@ -93,6 +103,9 @@ func validateState(st *State) error {
 	}
 	if len(st.Sessions) > MaxBlocks*SessionsPerBlock {
 		return fmt.Errorf("kho: %d sessions, at most %d fit: %w", len(st.Sessions), MaxBlocks*SessionsPerBlock, syscall.ENOSPC)
+	}
+	if st.SessionBlocks > MaxBlocks {
+		return fmt.Errorf("kho: %d session blocks, at most %d: %w", st.SessionBlocks, MaxBlocks, syscall.ENOSPC)
 	}
 	names := make(map[string]struct{}, len(st.Sessions))
 	var tokens map[uint64]struct{}
@@ -154,11 +167,12 @@ func (w *writer) undo() {
 	w.allocs, w.npages = nil, nil
 }
 
-// chain writes n entries of size bytes into a new chain of blocks, calling
-// put for each entry slot in order, and returns the PA of the first block.
-func (w *writer) chain(n, size int, put func(i int, b []byte)) uint64 {
+// chain writes n entries of size bytes into a new chain of at least
+// minBlocks blocks, calling put for each entry slot in order, and returns
+// the PA of the first block. Blocks past the entries have count 0.
+func (w *writer) chain(n, minBlocks, size int, put func(i int, b []byte)) uint64 {
 	per := (PageSize - BlockHeaderSize) / size
-	nblocks := (n + per - 1) / per
+	nblocks := max((n+per-1)/per, minBlocks)
 	// Like the kernel, every block is a page of its own.
 	pas := make([]uint64, nblocks)
 	for i := range pas {
@@ -167,7 +181,7 @@ func (w *writer) chain(n, size int, put func(i int, b []byte)) uint64 {
 	for bi, pa := range pas {
 		blk := w.m.span(pa, PageSize)
 		first := bi * per
-		count := min(per, n-first)
+		count := max(0, min(per, n-first))
 		var next uint64
 		if bi+1 < nblocks {
 			next = pas[bi+1]
@@ -185,7 +199,11 @@ func (w *writer) chain(n, size int, put func(i int, b []byte)) uint64 {
 // ReadLUO decodes and validates the LUO state whose struct luo_ser is at
 // root, following the kernel's rules (see the package documentation). It
 // never panics; its work and allocations are linear in the pages and
-// entries actually present. Errors are *DecodeError values.
+// entries actually present. Errors are *DecodeError values, and the
+// State is nil with them, except for an error in the FLB area (its Rule
+// starts with "FLB"), which is decoded last: then ReadLUO returns the
+// state decoded without FLBs too, as the kernel, which reads the FLB area
+// only for the handlers that use FLBs, can still restore the sessions.
 func ReadLUO(m *Memory, root uint64) (*State, error) {
 	r := &reader{m: m, used: make(map[uint64]uint32)}
 	buf := m.span(root, LUOSerSize)
@@ -213,14 +231,6 @@ func ReadLUO(m *Memory, root uint64) (*State, error) {
 			return nil, err
 		}
 	}
-	// luo_flb_setup_incoming.
-	if ls.FLBsPA != 0 {
-		flbs, err := r.flbs(ls.FLBsPA)
-		if err != nil {
-			return nil, err
-		}
-		st.FLBs = flbs
-	}
 	// luo_session_deserialize.
 	total := 0
 	for _, b := range sessionBlocks {
@@ -247,6 +257,16 @@ func ReadLUO(m *Memory, root uint64) (*State, error) {
 			}
 			st.Sessions = append(st.Sessions, SessionState{Name: ss.Name, Files: files})
 		}
+	}
+	// The FLB area last: the kernel does not read it at boot
+	// (luo_flb_setup_incoming keeps its address for the handlers that
+	// use FLBs), so a bad one leaves the rest of the state usable.
+	if ls.FLBsPA != 0 {
+		flbs, err := r.flbs(ls.FLBsPA)
+		if err != nil {
+			return st, err
+		}
+		st.FLBs = flbs
 	}
 	return st, nil
 }

@@ -545,3 +545,62 @@ func TestMemory(t *testing.T) {
 		t.Errorf("PageAddrs %x", m.PageAddrs())
 	}
 }
+
+// TestSessionBlocks writes the chain Linux 7.2 leaves after a duplicate
+// create at 51 sessions: a second, empty block, which the reader rejects as
+// the next kernel does (kho_block_set_restore: count 0 is EINVAL).
+func TestSessionBlocks(t *testing.T) {
+	st := bigState(51, func(int) int { return 0 })
+	st.SessionBlocks = 2
+	l := newLayout(t, st)
+	if len(l.sblk) != 2 {
+		t.Fatalf("%d session blocks, want 2", len(l.sblk))
+	}
+	if c := l.get(l.sblk[0] + 8); c != 51 {
+		t.Errorf("first block count %d, want 51", c)
+	}
+	if next, c := l.get(l.sblk[1]), l.get(l.sblk[1]+8); next != 0 || c != 0 {
+		t.Errorf("second block next %#x count %d, want 0 0", next, c)
+	}
+	if l.m.Pages() != 4 {
+		t.Errorf("%d pages, want root, FLB and two blocks", l.m.Pages())
+	}
+	_, err := ReadLUO(l.m, l.root)
+	expectDecodeErr(t, err, syscall.EINVAL, "session block count 0 not in 1..51")
+
+	// Blocks the sessions need anyway: nothing changes.
+	st.SessionBlocks = 1
+	if got, err := ReadLUO(newLayout(t, st).m, newLayout(t, st).root); err != nil || len(got.Sessions) != 51 {
+		t.Errorf("SessionBlocks 1 for 51 sessions: %v", err)
+	}
+	// Without sessions there is no chain.
+	l = newLayout(t, &State{SessionBlocks: 3})
+	if l.ls.SessionsPA != 0 {
+		t.Errorf("sessions_pa %#x without sessions", l.ls.SessionsPA)
+	}
+	// The block limit counts them.
+	_, err = WriteLUO(NewMemory(), &State{Sessions: []SessionState{{Name: "a"}}, SessionBlocks: MaxBlocks + 1})
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("SessionBlocks past MaxBlocks: %v, want ENOSPC", err)
+	}
+}
+
+// TestReadLUOBadFLBKeepsSessions: the FLB area is decoded last, and its
+// error comes with the sessions decoded (the kernel does not read it at
+// boot).
+func TestReadLUOBadFLBKeepsSessions(t *testing.T) {
+	st := &State{Sessions: []SessionState{{Name: "a"}, {Name: "b", Files: []FileSer{{Compatible: MemfdV2, Token: 1}}}}}
+	l := newLayout(t, st)
+	l.set(l.ls.FLBsPA+8, 64)
+	got, err := ReadLUO(l.m, l.root)
+	expectDecodeErr(t, err, syscall.EINVAL, "FLB count 64 exceeds")
+	if got == nil || !reflect.DeepEqual(got.Sessions, st.Sessions) || got.FLBs != nil {
+		t.Errorf("state with the FLB error: %+v", got)
+	}
+	// Other errors come alone.
+	l = newLayout(t, st)
+	l.set(l.sessionEntry(1)+72, 3)
+	if got, err := ReadLUO(l.m, l.root); err == nil || got != nil {
+		t.Errorf("file count mismatch: %+v, %v", got, err)
+	}
+}

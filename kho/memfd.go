@@ -265,8 +265,10 @@ func (w *writer) vmallocChunks(pages []uint64) uint64 {
 // pages (EINVAL); every chunk, area page and folio page is restored once,
 // so a page used twice fails (EINVAL for the area, EIO for a folio, whose
 // restore failure the kernel reports as EIO); a folio page outside memory
-// gives EIO; two folios at one index give EEXIST. It also requires what the
-// kernel takes on trust: memfd-v2 flags 0, page-aligned chunks and pages,
+// gives EIO; two folios at one index give EEXIST. The memfd-v2 flags word
+// is not read, as memfd_luo_retrieve does not read it (writers set it to
+// 0). It also requires what the kernel takes on trust: page-aligned
+// chunks and pages,
 // order at most 10, nr_folios entries fitting in the area, folio flags
 // within FolioDirty|FolioUptodate, and folio indices below the number of
 // pages of Size (EINVAL). When nr_folios is 0 the kho_vmalloc is not read,
@@ -288,9 +290,6 @@ func ReadMemfd(m *Memory, compat string, pa uint64) (*MemfdSer, error) {
 		ms.Seals = ne.Uint32(ser[16:])
 		if ms.Seals&^MemfdAllSeals != 0 {
 			return nil, decodeErr(pa+16, syscall.EOPNOTSUPP, "memfd seals %#x not all in %#x", ms.Seals, MemfdAllSeals)
-		}
-		if fl := ne.Uint32(ser[20:]); fl != 0 {
-			return nil, decodeErr(pa+20, syscall.EINVAL, "memfd flags %#x not 0", fl)
 		}
 	}
 	nr := ne.Uint64(ser[nrOff:])

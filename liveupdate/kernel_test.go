@@ -49,7 +49,7 @@ func TestKernelConformance(t *testing.T) {
 	r := conformance.Run(t, conformance.Target{
 		Name:     "kernel",
 		Open:     open,
-		Features: conformance.NewestFeatures(),
+		Features: conformance.Linux7_2Features(),
 		Split:    split,
 	})
 	if path := os.Getenv(conformance.ResultsEnv); path != "" {

@@ -14,7 +14,7 @@ import (
 // On kernels without GET_NAME the request answers EINVAL, and Name reads
 // the name from the fd instead.
 func TestNameFallsBackWithoutGetName(t *testing.T) {
-	for _, gen := range []fake.Generation{fake.Newest, fake.FirstMerged} {
+	for _, gen := range []fake.Generation{fake.Linux7_2, fake.Linux6_19} {
 		t.Run(gen.String(), func(t *testing.T) {
 			k, err := fake.New(fake.WithGeneration(gen))
 			if err != nil {
@@ -38,11 +38,11 @@ func TestNameFallsBackWithoutGetName(t *testing.T) {
 			arg := make([]byte, liveupdate.SizeofGetName)
 			(&liveupdate.GetNameArgs{Size: liveupdate.SizeofGetName}).Encode(arg)
 			raw := s.RawIoctl(liveupdate.CmdGetName.Request(), arg)
-			if gen == fake.FirstMerged && !errors.Is(raw, unix.EINVAL) {
-				t.Fatalf("GET_NAME on the first merged kernel: %v, want EINVAL", raw)
+			if gen == fake.Linux6_19 && !errors.Is(raw, unix.EINVAL) {
+				t.Fatalf("GET_NAME on Linux 6.19: %v, want EINVAL", raw)
 			}
-			if gen == fake.Newest && raw != nil {
-				t.Fatalf("GET_NAME on the newest kernel: %v", raw)
+			if gen == fake.Linux7_2 && raw != nil {
+				t.Fatalf("GET_NAME on Linux 7.2: %v", raw)
 			}
 			got, err := s.Name()
 			if err != nil || got != name {

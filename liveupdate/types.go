@@ -179,7 +179,7 @@ type RetrieveFDArgs struct {
 // FinishArgs is struct liveupdate_session_finish.
 type FinishArgs struct {
 	Size     uint32 // in: SizeofFinish
-	Reserved uint32 // documented as must be zero; not checked by the kernel
+	Reserved uint32 // in: must be zero (EINVAL since Linux 7.2; Linux 6.19 did not check it)
 }
 
 // GetNameArgs is struct liveupdate_session_get_name.

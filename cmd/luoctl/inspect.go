@@ -59,7 +59,7 @@ type SessionReport struct {
 // FileReport is one preserved file.
 type FileReport struct {
 	Token   string       `json:"token"`   // hex, "0x2a"
-	Handler string       `json:"handler"` // compatible string, "memfd-v1"
+	Handler string       `json:"handler"` // compatible string, "memfd-v2"
 	Data    string       `json:"data"`    // the handler's handle, hex
 	Memfd   *MemfdReport `json:"memfd,omitempty"`
 }

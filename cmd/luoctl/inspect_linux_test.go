@@ -84,8 +84,8 @@ func TestInspectTable(t *testing.T) {
 sessions: 2, files: 2
 
 SESSION  TOKEN  HANDLER   SIZE  POSITION  PAGES
-a        0x1    memfd-v1  5000  100       2
-a        0x2a   memfd-v1  0     7         0
+a        0x1    memfd-v2  5000  100       2
+a        0x2a   memfd-v2  0     7         0
 empty    -      -         -     -         -
 `)
 }
@@ -115,6 +115,8 @@ func TestInspectJSON(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errs)
 	}
 	d := dataHandles(t, path)
+	// Seals 1: memfds made without MFD_ALLOW_SEALING carry F_SEAL_SEAL,
+	// which memfd-v2 keeps.
 	diff(t, out, fmt.Sprintf(`{
   "liveupdate_num": 1,
   "sessions": [
@@ -123,22 +125,24 @@ func TestInspectJSON(t *testing.T) {
       "files": [
         {
           "token": "0x1",
-          "handler": "memfd-v1",
+          "handler": "memfd-v2",
           "data": "%#x",
           "memfd": {
             "size": 5000,
             "position": 100,
-            "pages": 2
+            "pages": 2,
+            "seals": 1
           }
         },
         {
           "token": "0x2a",
-          "handler": "memfd-v1",
+          "handler": "memfd-v2",
           "data": "%#x",
           "memfd": {
             "size": 0,
             "position": 7,
-            "pages": 0
+            "pages": 0,
+            "seals": 1
           }
         }
       ]
@@ -265,8 +269,8 @@ func TestInspectCorruptMemfd(t *testing.T) {
 	path := fakeImage(t)
 	img := readImage(t, path)
 	pa := dataHandles(t, path)[0]
-	// memfd-v1: pos u64 @0, size u64 @8. A size of one byte leaves the
-	// second folio past the end of the file.
+	// memfd-v2 (the fake's default, Linux 7.2): pos u64 @0, size u64 @8.
+	// A size of one byte leaves the second folio past the end of the file.
 	var size [8]byte
 	binary.NativeEndian.PutUint64(size[:], 1)
 	if err := img.Mem.WriteAt(size[:], pa+8); err != nil {
@@ -277,7 +281,7 @@ func TestInspectCorruptMemfd(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit %d", code)
 	}
-	prefix := fmt.Sprintf(`luoctl: %s: corrupt memfd-v1 state of session "a" token 0x1 at PA `, path)
+	prefix := fmt.Sprintf(`luoctl: %s: corrupt memfd-v2 state of session "a" token 0x1 at PA `, path)
 	if !strings.HasPrefix(errs, prefix) || !strings.Contains(errs, "(file offset 0x") {
 		t.Errorf("stderr %q, want it to start %q", errs, prefix)
 	}

@@ -456,12 +456,6 @@ func sesDispatchGetNameLayout(e *env) {
 	small := e.args(16, 16)
 	withJunk := e.args(72, 72)
 	copy(withJunk[8:], strings.Repeat("?", 64))
-	if e.f.SeedGetName {
-		// min_size 16, and bytes 16..71 are trailing input.
-		e.expect(s.RawIoctl(liveupdate.CmdGetName.Request(), small), 0, "GET_NAME with size 16 (seed layout)")
-		e.expect(s.RawIoctl(liveupdate.CmdGetName.Request(), withJunk), unix.E2BIG, "GET_NAME with size 72 and a non-zero name field (seed layout)")
-		return
-	}
 	e.expect(s.RawIoctl(liveupdate.CmdGetName.Request(), small), unix.EINVAL, "GET_NAME with size 16 (min_size 72)")
 	e.expect(s.RawIoctl(liveupdate.CmdGetName.Request(), e.args(72, 71)), unix.EINVAL, "GET_NAME with size 71 (min_size 72)")
 	if e.expect(s.RawIoctl(liveupdate.CmdGetName.Request(), withJunk), 0, "GET_NAME with size 72 and a non-zero name field (output only)") {

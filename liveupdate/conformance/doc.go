@@ -11,7 +11,7 @@
 // Kexec:
 //
 //	func TestConformance(t *testing.T) {
-//		features := conformance.NewestFeatures()
+//		features := conformance.Linux7_2Features()
 //		features.SizeFreezeEnforced = false
 //		features.SizeChangeFailsKexec = true
 //		k, err := fake.New()
@@ -23,6 +23,7 @@
 //			Name:     "fake",
 //			Open:     k.Open,
 //			Kexec:    k.Kexec,
+//			Reboot:   k.Reboot,
 //			Features: features,
 //		})
 //	}
@@ -45,11 +46,11 @@
 // writes as sorted lines "PASS GROUP/CASE", "FAIL GROUP/CASE" and
 // "SKIP GROUP/CASE: REASON", and ParseResults reads back.
 //
-// Features says which generation of the kernel's behaviour the target
-// follows (NewestFeatures, FirstMergedFeatures, or a mix for a kernel in
-// between); a case whose behaviour differs between generations checks the
-// one the features name, and skips, saying why, when the older behaviour is
-// not known well enough to check or is unsafe to provoke.
+// Features says which kernel release's behaviour the target follows
+// (Linux7_2Features, Linux6_19Features, or a mix for a kernel in between);
+// a case whose behaviour differs between releases checks the one the
+// features name, and skips, saying why, when the older behaviour is not
+// known well enough to check or is unsafe to provoke.
 //
 // # Split runs
 //

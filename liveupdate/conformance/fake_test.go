@@ -30,6 +30,7 @@ func fakeTarget(t *testing.T, name string, f conformance.Features, opts ...fake.
 		Name:     name,
 		Open:     k.Open,
 		Kexec:    k.Kexec,
+		Reboot:   k.Reboot,
 		Features: f,
 		// The fake can make a handler's retrieve fail; the sticky
 		// retrieve case needs that.
@@ -37,48 +38,31 @@ func fakeTarget(t *testing.T, name string, f conformance.Features, opts ...fake.
 	}
 }
 
-// newestInProcess holds what TestFakeNewest found, for TestFakeSplit to
+// defaultInProcess holds what TestFakeLinux7_2 found, for TestFakeSplit to
 // compare its split run with.
-var newestInProcess struct {
+var defaultInProcess struct {
 	sync.Mutex
 	r conformance.Results
 }
 
-// TestFakeNewest runs the suite against a fake of the newest kernel.
-func TestFakeNewest(t *testing.T) {
-	r := conformance.Run(t, fakeTarget(t, "fake newest", conformance.NewestFeatures()))
-	newestInProcess.Lock()
-	newestInProcess.r = r
-	newestInProcess.Unlock()
+// TestFakeLinux7_2 runs the suite against the fake's default, Linux 7.2.
+func TestFakeLinux7_2(t *testing.T) {
+	r := conformance.Run(t, fakeTarget(t, "fake linux-7.2", conformance.Linux7_2Features()))
+	defaultInProcess.Lock()
+	defaultInProcess.r = r
+	defaultInProcess.Unlock()
 }
 
-// TestFakeFirstMerged runs the suite against a fake of the first merged
-// kernel.
-func TestFakeFirstMerged(t *testing.T) {
-	conformance.Run(t, fakeTarget(t, "fake first-merged", conformance.FirstMergedFeatures(),
-		fake.WithGeneration(fake.FirstMerged)))
-}
-
-// TestFakeSeedGetName runs the suite against a fake with the seed's
-// GET_NAME layout.
-func TestFakeSeedGetName(t *testing.T) {
-	f := conformance.NewestFeatures()
-	f.SeedGetName = true
-	conformance.Run(t, fakeTarget(t, "fake seed GET_NAME", f, fake.WithSeedGetName()))
-}
-
-// TestFakeMemfdV2 runs the suite against a fake with memfd-v2, where any fd
-// of a preserved memfd is the same file.
-func TestFakeMemfdV2(t *testing.T) {
-	f := conformance.NewestFeatures()
-	f.PreserveByInode = true
-	conformance.Run(t, fakeTarget(t, "fake memfd-v2", f, fake.WithMemfdV2()))
+// TestFakeLinux6_19 runs the suite against a fake of Linux 6.19.
+func TestFakeLinux6_19(t *testing.T) {
+	conformance.Run(t, fakeTarget(t, "fake linux-6.19", conformance.Linux6_19Features(),
+		fake.WithGeneration(fake.Linux6_19)))
 }
 
 // TestFakeLimits runs the suite against a fake with low limits, so that
 // the limit cases run.
 func TestFakeLimits(t *testing.T) {
-	f := conformance.NewestFeatures()
+	f := conformance.Linux7_2Features()
 	f.MaxSessions = 40
 	f.MaxFiles = 30
 	conformance.Run(t, fakeTarget(t, "fake with limits", f, fake.WithMaxSessions(40), fake.WithMaxFiles(30)))

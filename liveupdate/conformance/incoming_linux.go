@@ -242,7 +242,7 @@ func retrieveSticky(e *env) {
 func finishCases() []testCase {
 	return []testCase{
 		{"destroys_unretrieved_files_and_repeats", finishDestroys},
-		{"reserved_not_checked", finishReserved},
+		{"reserved", finishReserved},
 		{"empty_session", finishEmpty},
 		{"closing_incoming_session_finishes_it", finishByClose},
 	}
@@ -286,7 +286,11 @@ func finishReserved(e *env) {
 		in := e.retrieve(d, name)
 		b := e.args(8, 8)
 		native.PutUint32(b[4:], 0xdead)
-		e.expect(in.RawIoctl(liveupdate.CmdFinish.Request(), b), 0, "FINISH with reserved 0xdead (not checked)")
+		if e.f.FinishReservedChecked {
+			e.expect(in.RawIoctl(liveupdate.CmdFinish.Request(), b), unix.EINVAL, "FINISH with reserved 0xdead")
+		} else {
+			e.expect(in.RawIoctl(liveupdate.CmdFinish.Request(), b), 0, "FINISH with reserved 0xdead (not checked)")
+		}
 		junk := e.args(16, 16)
 		junk[15] = 1
 		e.expect(in.RawIoctl(liveupdate.CmdFinish.Request(), junk), unix.E2BIG, "FINISH of size 16 with junk after the struct")

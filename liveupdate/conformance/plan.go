@@ -24,9 +24,9 @@ var stagePlan = map[string]int{
 	"retrieve_fd/failed_retrieve_fails_the_same_way_again": 2,
 
 	"finish/destroys_unretrieved_files_and_repeats": 2,
-	"finish/reserved_not_checked":                   2,
-	"finish/empty_session":                          2,
-	"finish/closing_incoming_session_finishes_it":   2,
+	"finish/reserved":                             2,
+	"finish/empty_session":                        2,
+	"finish/closing_incoming_session_finishes_it": 2,
 
 	"fds/incoming_session_and_retrieved_fds_are_cloexec": 2,
 
@@ -35,6 +35,12 @@ var stagePlan = map[string]int{
 	"kexec/incoming_sessions_are_not_carried_again": 3,
 	"kexec/many_sessions_and_files":                 2,
 	"kexec/size_change_fails_kexec":                 2,
+
+	"linux72/finish_reserved_checked_before_finishing": 2,
+	"linux72/seals_survive":                            2,
+	"linux72/retrieved_memfd_flags_and_mode":           2,
+	"linux72/duplicate_create_then_create_repairs":     2,
+	"linux72/duplicate_create_then_close_repairs":      2,
 }
 
 // stageCount returns how many stages the case GROUP/CASE has: 0 for a

@@ -42,6 +42,7 @@ func groups() []group {
 		{"fds", fdCases()},
 		{"socket", socketCases()},
 		{"kexec", kexecCases()},
+		{"linux72", linux72Cases()},
 	}
 }
 

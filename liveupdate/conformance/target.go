@@ -35,6 +35,13 @@ type Target struct {
 	// kernel generations differ.
 	Features Features
 
+	// Reboot, when not nil, cold-boots the target: nothing is handed
+	// over, the next kernel starts with no incoming sessions, and the old
+	// kernel's handles fail with an error. It brings back a target whose
+	// kernel panicked at boot after a Kexec (package fake's Kernel.Reboot
+	// does both); the case that provokes that panic skips without it.
+	Reboot func() error
+
 	// FailRetrieve, when not nil, makes the first retrieve of token in the
 	// incoming session of that name fail with errno, as the file handler's
 	// retrieve would (a fake kernel can inject that, as
@@ -46,56 +53,75 @@ type Target struct {
 	FailRetrieve func(session string, token uint64, errno syscall.Errno)
 }
 
-// Features describes where a target's behaviour follows one kernel
-// generation or another (see kernel-abi §0: G1 first merged, G2 fixes, G3
-// newest). The zero value is a minimal G1-like kernel with unknown limits;
-// start from NewestFeatures or FirstMergedFeatures instead of building one
-// by hand.
+// Features describes where a target's behaviour follows one kernel release
+// or another. The zero value is a minimal Linux 6.19-like kernel with
+// unknown limits; start from Linux7_2Features or Linux6_19Features instead
+// of building one by hand.
 type Features struct {
-	// GetName: LIVEUPDATE_SESSION_GET_NAME (0x43) exists (newest
-	// kernels); without it the session ioctl answers EINVAL, nr out of
-	// range.
+	// GetName: LIVEUPDATE_SESSION_GET_NAME (0x43) exists (Linux 7.2);
+	// without it the session ioctl answers EINVAL, nr out of range.
 	GetName bool
 
-	// SeedGetName: GET_NAME is described in the kernel's ops table with
-	// the retrieve_fd struct (the typo of some trees, kernel-abi §0): its
-	// min_size is 16 and bytes 16..71 of a 72-byte request are trailing
-	// input that must be zero (E2BIG). False means torvalds' layout:
-	// min_size 72, the name area is output only.
-	SeedGetName bool
-
 	// DirectionCheck: session ioctls check the session's direction
-	// (G2+): PRESERVE_FD only on outgoing sessions, RETRIEVE_FD and
-	// FINISH only on incoming ones, EINVAL otherwise. Without it (G1) the
-	// handler runs on the wrong kind of session; Run then checks only
-	// what is safe to provoke.
+	// (Linux 7.2): PRESERVE_FD only on outgoing sessions, RETRIEVE_FD and
+	// FINISH only on incoming ones, EINVAL otherwise. Without it (Linux
+	// 6.19) the handler runs on the wrong kind of session; Run then checks
+	// only what is safe to provoke.
 	DirectionCheck bool
 
 	// StickyRetrieveErrors: a RETRIEVE_FD whose file handler failed
 	// returns the same errno on every later attempt instead of retrying
-	// (G2+). A handler failure cannot be provoked from userspace, so Run
-	// checks the sticky answer only through Target.FailRetrieve; with or without
-	// this feature, a retrieve that failed for an unknown token fails the
-	// same way again.
+	// (Linux 7.2). A handler failure cannot be provoked from userspace, so
+	// Run checks the sticky answer only through Target.FailRetrieve; with
+	// or without this feature, a retrieve that failed for an unknown token
+	// fails the same way again.
 	StickyRetrieveErrors bool
 
 	// NameValidation: CREATE_SESSION rejects an empty name and a name
-	// field without a terminating NUL with EINVAL (G2+). Without it those
-	// cases skip: what a G1 kernel makes of such names is not checked.
+	// field without a terminating NUL with EINVAL (Linux 7.2). Without it
+	// those cases skip: what a Linux 6.19 kernel makes of such names is
+	// not checked.
 	NameValidation bool
 
 	// DoublePreserveBusy: preserving a file that is already preserved, in
-	// any session, fails with EBUSY (G2+). Without it those cases skip.
+	// any session, fails with EBUSY (Linux 7.2). Without it those cases
+	// skip.
 	DoublePreserveBusy bool
 
 	// PreserveByInode: a memfd is identified by its inode when checking
 	// double preservation, so the same memfd opened again through
-	// /proc/self/fd/N is EBUSY as well (memfd-v2 handlers with get_id, in
-	// linux-mm). False, as in torvalds' memfd-v1: only fds of the same open
-	// file (dups, copies passed over sockets) are the same, and a second
-	// open of the memfd can be preserved too (checked when
-	// DoublePreserveBusy).
+	// /proc/self/fd/N is EBUSY as well (memfd-v2's get_id, Linux 7.2).
+	// False, as in memfd-v1 (Linux 6.19): only fds of the same open file
+	// (dups, copies passed over sockets) are the same, and a second open
+	// of the memfd can be preserved too (checked when DoublePreserveBusy).
 	PreserveByInode bool
+
+	// FinishReservedChecked: FINISH with a non-zero reserved field fails
+	// with EINVAL, checked after the argument is copied in and before any
+	// file is finished (Linux 7.2). False (Linux 6.19): reserved is not
+	// looked at.
+	FinishReservedChecked bool
+
+	// SealsKept: a memfd's seals are preserved and set again on the
+	// retrieved file, which is made with MFD_ALLOW_SEALING, so more seals
+	// can be added (memfd-v2, Linux 7.2); seals outside F_SEAL_SEAL,
+	// SHRINK, GROW, WRITE, FUTURE_WRITE and EXEC fail the preserve with
+	// EOPNOTSUPP. False (memfd-v1, Linux 6.19): the retrieved file has no
+	// seals and cannot be sealed (F_GET_SEALS is F_SEAL_SEAL).
+	SealsKept bool
+
+	// DuplicateCreateLeaksBlock: CREATE_SESSION of a name already used
+	// grows the outgoing sessions' block set (51 sessions a block with 4
+	// KiB pages) before it finds the duplicate, and does not shrink it
+	// back on EEXIST (a bug of Linux 7.2, luo_session_insert). With 51·k
+	// outgoing sessions of all processes (k from 1 to 9999; at 510,000
+	// the create fails with ENOSPC instead) that leaves an empty block at
+	// the end, and the next kernel panics at boot on it ("Block contains
+	// invalid entry count: 0"); a later successful create, or a close of
+	// any outgoing session, repairs it. The case that lets the kernel panic needs an
+	// in-process Target.Kexec and Target.Reboot, as no real machine comes
+	// back from it by itself; the repaired cases are safe on any kernel.
+	DuplicateCreateLeaksBlock bool
 
 	// SizeFreezeEnforced: while a memfd is preserved its size is frozen:
 	// ftruncate, fallocate and writes past the end fail with EPERM (the
@@ -113,42 +139,47 @@ type Features struct {
 
 	// MaxSessions is how many outgoing sessions can exist at once;
 	// creating one more fails with MaxSessionsErrno. 0: no limit Run can
-	// reach (the newest kernel's is about 510,000), so the limit case
-	// skips.
+	// reach (Linux 7.2's is 510,000), so the limit case skips.
 	MaxSessions int
 
 	// MaxSessionsErrno is the errno of a create past MaxSessions: ENOSPC
-	// in the newest kernels, ENOMEM in the first merged one.
+	// in Linux 7.2, ENOMEM in Linux 6.19.
 	MaxSessionsErrno syscall.Errno
 
 	// MaxFiles is how many files one session can hold; preserving one
-	// more fails with ENOSPC. 0: no limit Run can reach, so the limit case
-	// skips.
+	// more fails with ENOSPC. 0: no limit Run can reach (Linux 7.2's is
+	// 630,000), so the limit case skips.
 	MaxFiles int
 }
 
-// NewestFeatures returns the features of the newest kernel (torvalds
-// b2128290/637315cb, kernel-abi G3): GET_NAME with torvalds' layout,
-// direction checks, sticky retrieve errors, name validation, EBUSY on
-// double preservation of the same open file (memfd-v1), frozen memfd sizes,
-// and no limits Run can reach.
-func NewestFeatures() Features {
+// Linux7_2Features returns the features of Linux 7.2 (checked against
+// Linux 7.2.13 running in a VM): GET_NAME (min_size 72), direction checks,
+// sticky retrieve errors, name validation, EBUSY on double preservation of
+// a memfd however it was opened, FINISH's reserved field checked, seals
+// kept, frozen memfd sizes, the duplicate-create bug, and no limits Run can
+// reach (ENOSPC past them).
+func Linux7_2Features() Features {
 	return Features{
-		GetName:              true,
-		DirectionCheck:       true,
-		StickyRetrieveErrors: true,
-		NameValidation:       true,
-		DoublePreserveBusy:   true,
-		SizeFreezeEnforced:   true,
-		MaxSessionsErrno:     syscall.ENOSPC,
+		GetName:                   true,
+		DirectionCheck:            true,
+		StickyRetrieveErrors:      true,
+		NameValidation:            true,
+		DoublePreserveBusy:        true,
+		PreserveByInode:           true,
+		FinishReservedChecked:     true,
+		SealsKept:                 true,
+		DuplicateCreateLeaksBlock: true,
+		SizeFreezeEnforced:        true,
+		MaxSessionsErrno:          syscall.ENOSPC,
 	}
 }
 
-// FirstMergedFeatures returns the features of the first merged LUO
-// (kernel-abi G1, 6.19-era): no GET_NAME, no direction or name checks, no
-// EBUSY on double preservation, at most 819 sessions (ENOMEM) and 128 files
-// per session (ENOSPC).
-func FirstMergedFeatures() Features {
+// Linux6_19Features returns the features of Linux 6.19, the first merged
+// LUO (read from source only): no GET_NAME, no direction or name checks,
+// no EBUSY on double preservation, FINISH's reserved field not checked,
+// seals not kept, frozen memfd sizes, at most 819 sessions (ENOMEM) and
+// 128 files per session (ENOSPC).
+func Linux6_19Features() Features {
 	return Features{
 		SizeFreezeEnforced: true,
 		MaxSessions:        819,

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/go-luo/luo/kho"
 	"github.com/go-luo/luo/liveupdate"
 	"golang.org/x/sys/unix"
 )
@@ -36,12 +37,21 @@ type boot struct {
 	preserved   map[fileKey][]*file
 
 	liveupdateNum uint64 // the number this boot got from the previous kernel
+
+	// down is why this kernel did not come up (it panicked at boot):
+	// nothing runs, every open fails with it.
+	down *PanicError
 }
 
 // header is a session list (struct luo_session_header).
 type header struct {
 	mu       sync.RWMutex
 	sessions []*session // in insertion order, the order of serialization
+
+	// nblocks is the number of KHO blocks of the outgoing list's block
+	// set (Linux 7.2): grown before a create looks at the name, shrunk
+	// when a session is removed; serialization writes this many blocks.
+	nblocks int
 }
 
 // session is struct luo_session.
@@ -61,6 +71,9 @@ func newBoot(k *Kernel) *boot {
 func (b *boot) openDevice() (int, error) {
 	b.devMu.Lock()
 	defer b.devMu.Unlock()
+	if b.down != nil {
+		return -1, b.down
+	}
 	if b.dev != nil {
 		return -1, unix.EBUSY
 	}
@@ -80,6 +93,9 @@ func (b *boot) openDevice() (int, error) {
 func (b *boot) openDeviceConn(conn int) error {
 	b.devMu.Lock()
 	defer b.devMu.Unlock()
+	if b.down != nil {
+		return b.down
+	}
 	if b.dev != nil {
 		return unix.EBUSY
 	}
@@ -130,13 +146,27 @@ func (e *restoreError) Error() string {
 }
 func (e *restoreError) Unwrap() []error { return []error{unix.EIO, e.cause} }
 
-// insert adds s to the list, checking first for room (as the kernel grows
-// its block set before it looks at names) and then for the name.
-func (h *header) insert(s *session, limit int, full unix.Errno) unix.Errno {
+// insert adds s to the outgoing list as luo_session_insert does: first
+// room (the limit, then in Linux 7.2 growing the block set), then the name.
+//
+// Linux 7.2 grows the block set for one more session before it looks for
+// a duplicate name and does not shrink it back on EEXIST: at 51·k
+// sessions a duplicate create leaves an empty block at the end of the
+// chain, which the next kernel rejects at boot. A later successful create
+// fills that block, and a removal shrinks the set: either repairs it.
+func (h *header) insert(s *session, b *behaviour, limit int) unix.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if limit > 0 && len(h.sessions)+1 > limit {
-		return full
+	n := len(h.sessions) + 1
+	if n > limit {
+		return b.sessionsFull
+	}
+	if b.sessionBlocks {
+		// kho_block_set_grow; the limit above is the 10,000 blocks'
+		// (or a lower one of WithMaxSessions), so it cannot fail here.
+		for n > h.nblocks*kho.SessionsPerBlock {
+			h.nblocks++
+		}
 	}
 	for _, it := range h.sessions {
 		if it.name == s.name {
@@ -147,14 +177,20 @@ func (h *header) insert(s *session, limit int, full unix.Errno) unix.Errno {
 	return 0
 }
 
+// remove takes s off the list (luo_session_remove); the outgoing list's
+// block set then shrinks to what the sessions left need
+// (kho_block_set_shrink).
 func (h *header) remove(s *session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i, it := range h.sessions {
 		if it == s {
 			h.sessions = append(h.sessions[:i], h.sessions[i+1:]...)
-			return
+			break
 		}
+	}
+	for h.nblocks > 0 && len(h.sessions) <= (h.nblocks-1)*kho.SessionsPerBlock {
+		h.nblocks--
 	}
 }
 
@@ -224,14 +260,14 @@ func (b *boot) deviceIoctl(o *object, r *request) {
 // createSession is luo_session_create.
 func (b *boot) createSession(raw *[liveupdate.SessionNameLen]byte) (int, unix.Errno) {
 	var name string
-	if b.cfg.gen == FirstMerged {
-		name = strscpy(raw)
-	} else {
+	if b.cfg.b.nameValidation {
 		n, err := liveupdate.NameFromBytes(raw)
 		if err != nil {
 			return -1, unix.EINVAL
 		}
 		name = n
+	} else {
+		name = strscpy(raw)
 	}
 	b.serialize.RLock()
 	defer b.serialize.RUnlock()
@@ -239,11 +275,7 @@ func (b *boot) createSession(raw *[liveupdate.SessionNameLen]byte) (int, unix.Er
 		return -1, unix.ESTALE
 	}
 	s := &session{name: name}
-	full := unix.ENOSPC
-	if b.cfg.gen == FirstMerged {
-		full = unix.ENOMEM
-	}
-	if errno := b.outgoing.insert(s, b.cfg.sessionLimit(), full); errno != 0 {
+	if errno := b.outgoing.insert(s, &b.cfg.b, b.cfg.sessionLimit()); errno != 0 {
 		return -1, errno
 	}
 	_, user, err := b.k.newObject(b, s)
@@ -326,7 +358,7 @@ func (b *boot) shutdown() {
 	clear(b.preserved)
 }
 
-// strscpy copies a name field as the first merged kernel did, without
+// strscpy copies a name field as Linux 6.19 did, without
 // validation: up to the first NUL, at most 63 bytes.
 func strscpy(raw *[liveupdate.SessionNameLen]byte) string {
 	s := cstring(raw)

@@ -3,10 +3,11 @@
 // kexec.
 //
 // A Kernel models the kernel's LUO session state machine: its checks and
-// errnos in the kernel's order, its lock hierarchy, its limits, for the
-// newest kernel or the first merged one (WithGeneration). Kernel.Open
-// returns the *liveupdate.Device that agent code already uses, so the agent
-// runs unchanged:
+// errnos in the kernel's order, its lock hierarchy, its limits, as a kernel
+// release has them: Linux 7.2 (DefaultGeneration, checked against Linux
+// 7.2.13 running in a VM) or Linux 6.19, the first merged LUO
+// (WithGeneration). Kernel.Open returns the *liveupdate.Device that agent
+// code already uses, so the agent runs unchanged:
 //
 //	k, err := fake.New()
 //	...
@@ -34,12 +35,23 @@
 // # The live update
 //
 // Kexec freezes every outgoing session's files and writes them, in the
-// kernel's byte layout (luo-v5 and memfd-v1, package kho), into simulated
-// preserved memory; the next kernel starts from those bytes alone. Memfds
-// keep their contents (holes read back as zeros), size and position;
-// memfd-v2 (WithMemfdV2) keeps seals too. Other kinds of files can be
+// kernel's byte layout (luo-v5 with memfd-v2 for Linux 7.2, memfd-v1 for
+// Linux 6.19; package kho), into simulated preserved memory; the next
+// kernel starts from those bytes alone. Memfds keep their contents (holes
+// read back as zeros), size and position, and in Linux 7.2 their seals; a
+// retrieved memfd is O_RDWR|O_LARGEFILE. Other kinds of files can be
 // preserved by registering a Handler (WithHandler), whose state travels in
 // the image as the kernel's handlers' does.
+//
+// Linux 7.2 has a bug that the fake has too: CREATE_SESSION grows the
+// kernel's block set of outgoing sessions (51 per block) before it finds
+// a duplicate name, and does not shrink it on EEXIST. With 51·k sessions
+// a duplicate create leaves an empty block, and the next kernel panics at
+// boot on it; a later successful create or any close repairs it.
+// Kexec then returns a *PanicError, and the machine does not come up:
+// Open and Kexec fail with that error until Reboot, the cold boot after
+// which nothing is handed over. State.SessionBlocks shows the broken state
+// before a Kexec.
 //
 // The two stages of an agent can also run as two processes, as the
 // kernel's own kexec selftests do. Give both the same image file:
@@ -50,7 +62,8 @@
 // Kexec writes the image to the file. In the second, New finds the file and
 // boots from it. An image the real kernel would panic on at boot (another
 // ABI version, a corrupt session chain) makes New fail with a PanicError;
-// one whose files cannot be restored makes every Open fail with EIO.
+// one whose files cannot be restored (a memfd-v1 file for Linux 7.2, a
+// corrupt file chain) makes every Open fail with EIO.
 //
 // # Faults and fidelity
 //
@@ -59,9 +72,16 @@
 // and CheckInvariants let a test look at the kernel's sessions.
 //
 // The kernel freezes a preserved memfd's size (EPERM on ftruncate, on a
-// write past the end, on fallocate). A process cannot do that reversibly,
-// so the fake lets the change happen and fails the Kexec with a
-// FrozenSizeError that names the file instead.
+// write past the end, on any fallocate). A process cannot do that
+// reversibly, so the fake lets the change happen and fails the Kexec with a
+// FrozenSizeError that names the file instead; an fallocate that keeps the
+// size goes unnoticed.
+//
+// Other known differences: requests on the old kernel's fds after a Kexec
+// fail with ESTALE (the kernel blocks them, and is gone); a retrieved
+// memfd is named "memfd:" (the kernel's has an empty name); images of
+// both generations are in the luo-v5 layout (Linux 6.19 wrote an FDT,
+// compatible "luo-v1", on which Linux 7.2 panics).
 //
 // The package needs Linux; elsewhere New returns liveupdate.ErrNotSupported.
 package fake

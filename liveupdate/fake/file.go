@@ -71,7 +71,7 @@ func (b *boot) preserve(s *session, r *request, token uint64) unix.Errno {
 		return unix.EBADF
 	}
 	f := &file{h: h, key: key, hf: HandlerFile{Token: token, FD: r.argFD}}
-	if b.cfg.gen != FirstMerged {
+	if b.cfg.b.doublePreserveBusy {
 		if errno := b.track(f); errno != 0 {
 			return errno
 		}
@@ -154,7 +154,7 @@ func (b *boot) retrieve(s *session, token uint64) (int, unix.Errno) {
 		return -1, unix.ENOENT
 	}
 	if !s.retrieved.Load() {
-		// Only the first merged kernel lets RETRIEVE_FD reach an
+		// Only Linux 6.19 lets RETRIEVE_FD reach an
 		// outgoing session; its handlers then retrieve from data that
 		// was never serialized and fail (with KHO warnings). The fake
 		// fails it the same way every time, without asking the
@@ -170,7 +170,7 @@ func (b *boot) retrieve(s *session, token uint64) (int, unix.Errno) {
 		}
 		if err != nil {
 			errno := toErrno(err)
-			if b.cfg.gen != FirstMerged {
+			if b.cfg.b.stickyRetrieve {
 				f.retrieveStatus = errno
 			}
 			return -1, errno
@@ -178,7 +178,7 @@ func (b *boot) retrieve(s *session, token uint64) (int, unix.Errno) {
 		f.hf.FD = fd
 		f.hf.Retrieved = true
 		f.retrieveStatus = retrieveOK
-		if b.cfg.gen != FirstMerged {
+		if b.cfg.b.doublePreserveBusy {
 			if key, err := keyOf(fd); err == nil {
 				f.key = key
 			}

@@ -26,11 +26,22 @@ import (
 // reboot does. Device and session fds of the old kernel stay open (a
 // test's process lives on, unlike a real one), but every request on them
 // fails with an error matching unix.ESTALE; close them as usual.
+//
+// When the next kernel would panic at boot on the image (see PanicError;
+// Linux 7.2 writes such an image after its duplicate-create bug), the
+// kexec has happened but the machine does not come up: Kexec returns an
+// error matching the *PanicError, the old kernel's fds answer ESTALE, and
+// until Reboot every Open and Kexec fails with that *PanicError, as
+// nothing runs on a machine whose kernel panicked. With WithImageFile the
+// image has been written, so a second stage's New fails the same way.
 func (k *Kernel) Kexec() error {
 	k.reap()
 	k.bootMu.Lock()
 	defer k.bootMu.Unlock()
 	b := k.cur
+	if b.down != nil {
+		return &liveupdate.Error{Op: "kexec", Err: b.down}
+	}
 	img, err := b.serializeSessions()
 	if err != nil {
 		return &liveupdate.Error{Op: "kexec", Err: err}
@@ -43,14 +54,42 @@ func (k *Kernel) Kexec() error {
 	}
 	next, err := bootFrom(k, img)
 	if err != nil {
-		// The new kernel would panic: this machine is gone.
-		b.abortSerialize()
-		return &liveupdate.Error{Op: "kexec", Err: err}
+		// bootFrom fails only as the kernel's early initcall panics.
+		next = newBoot(k)
+		next.down = err.(*PanicError)
 	}
 	k.cur = next
 	b.dead.Store(true)
 	b.serialize.Unlock() // waiters wake, see dead, and answer stale
 	b.shutdown()
+	if next.down != nil {
+		return &liveupdate.Error{Op: "kexec", Err: next.down}
+	}
+	return nil
+}
+
+// Reboot cold-boots the machine, as a reset or a power cycle does, with
+// nothing handed over: the running kernel's sessions and preserved files
+// are dropped (the old kernel's fds answer ESTALE), and the kernel that
+// boots has no incoming sessions and live-update number 0. A machine that
+// did not come up from a Kexec (a PanicError) runs again after it. With
+// WithImageFile the image file is removed, as preserved memory does not
+// survive a cold boot; Reboot fails only if that removal does.
+func (k *Kernel) Reboot() error {
+	k.reap()
+	k.bootMu.Lock()
+	defer k.bootMu.Unlock()
+	b := k.cur
+	b.serialize.Lock() // requests in flight finish first
+	k.cur = newBoot(k)
+	b.dead.Store(true)
+	b.serialize.Unlock()
+	b.shutdown()
+	if k.cfg.imageFile != "" {
+		if err := os.Remove(k.cfg.imageFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("fake: reboot: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -63,6 +102,9 @@ func (b *boot) serializeSessions() (*kho.Image, error) {
 	defer b.outgoing.mu.Unlock()
 	mem := kho.NewMemory()
 	st := &kho.State{LiveupdateNum: b.liveupdateNum + 1}
+	// The session blocks the kernel grew (Linux 7.2), all of them
+	// written, as luo_session_serialize fills the block set it has.
+	st.SessionBlocks = b.outgoing.nblocks
 	for i, s := range b.outgoing.sessions {
 		ss, err := b.freezeSession(s, mem)
 		if err != nil {
@@ -123,16 +165,23 @@ func (b *boot) unfreezeSession(s *session) {
 	}
 }
 
-// PanicError reports a handed-over state that the kernel checks at boot
-// and panics on: a luo_ser of another ABI version (compatible string) or a
-// corrupt session block chain. A fake cannot boot from such an image.
+// PanicError reports a handed-over state that the kernel checks in its
+// early initcall and panics on (luo_core.c: liveupdate_early_init calls
+// luo_restore_fail, which is panic): a luo_ser of another ABI version
+// (compatible string) or a session block chain kho_block_set_restore
+// refuses (a cycle, a block count of 0 or above 51, more than 10,000
+// blocks). Linux 7.2.13 logs, for instance, "luo: Block contains invalid
+// entry count: 0" and panics with "The incoming tree failed to initialize
+// properly [-22], disabling live update". A machine whose kernel panics
+// does not come up: New fails with a PanicError for such an image, and
+// Kexec for one it writes itself.
 type PanicError struct {
-	Err error
+	Err error // what the kernel's check found, a *kho.DecodeError
 }
 
-// Error says that the kernel would panic, and why.
+// Error says that the kernel panics at boot, and why.
 func (e *PanicError) Error() string {
-	return "fake: the next kernel would panic at boot: " + e.Err.Error()
+	return "fake: the next kernel panics at boot (the machine does not come up): " + e.Err.Error()
 }
 
 // Unwrap returns the decoding error.
@@ -149,6 +198,12 @@ func bootFrom(k *Kernel, img *kho.Image) (*boot, error) {
 	st, err := kho.ReadLUO(img.Mem, img.Root)
 	if err != nil && isBootCheck(err) {
 		return nil, &PanicError{Err: err}
+	}
+	if err != nil && isFLBError(err) && st != nil {
+		// luo_flb_setup_incoming keeps the FLB area's address and
+		// reads nothing; only handlers with FLBs look at it, and the
+		// fake's have none.
+		err = nil
 	}
 	b.in = &incomingState{img: img, st: st, err: err}
 	if st != nil {
@@ -170,6 +225,12 @@ func isBootCheck(err error) bool {
 		return strings.HasPrefix(de.Rule, "luo_ser") || strings.HasPrefix(de.Rule, "session block")
 	}
 	return true
+}
+
+// isFLBError tells an error of the FLB area, which ReadLUO decodes last.
+func isFLBError(err error) bool {
+	var de *kho.DecodeError
+	return errors.As(err, &de) && strings.HasPrefix(de.Rule, "FLB")
 }
 
 // incomingState is what the previous kernel handed over, before the first

@@ -51,15 +51,20 @@ func (k *Kernel) handler(compatible string) Handler {
 	return nil
 }
 
-// New starts a fake kernel configured by opts. It boots fresh (no
-// incoming sessions), or, with WithImageFile naming an existing file, from
-// the image a previous Kexec left there. An image the real kernel would
-// panic on gives a *PanicError.
+// New starts a fake kernel configured by opts, of DefaultGeneration unless
+// WithGeneration says otherwise. It boots fresh (no incoming sessions), or,
+// with WithImageFile naming an existing file, from the image a previous
+// Kexec left there. An image the real kernel would panic on gives a
+// *PanicError.
 func New(opts ...Option) (*Kernel, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if !cfg.gen.valid() {
+		return nil, fmt.Errorf("fake: %v is not a generation the fake models (Linux6_19, Linux7_2)", cfg.gen)
+	}
+	cfg.b = cfg.gen.behaviour()
 	var img *kho.Image
 	if cfg.imageFile != "" {
 		i, err := readImageFile(cfg.imageFile)
@@ -75,7 +80,7 @@ func New(opts ...Option) (*Kernel, error) {
 
 func newKernel(cfg config, img *kho.Image) (*Kernel, error) {
 	k := &Kernel{cfg: cfg, objs: map[int]*object{}}
-	k.handlers = append([]Handler{&memfdHandler{v2: cfg.memfdV2}}, cfg.handlers...)
+	k.handlers = append([]Handler{&memfdHandler{compat: cfg.b.memfd}}, cfg.handlers...)
 	b, err := bootFrom(k, img)
 	if err != nil {
 		return nil, err
@@ -91,7 +96,9 @@ func newKernel(cfg config, img *kho.Image) (*Kernel, error) {
 
 // Open opens the fake's device, as open("/dev/liveupdate") does: one opener
 // at a time (EBUSY), and the first open after a live update restores the
-// incoming sessions (EIO, for good, when the handed-over state is bad).
+// incoming sessions (EIO, for good, when the handed-over state is bad). On
+// a machine that did not come up from a Kexec it fails with the
+// *PanicError until Reboot.
 func (k *Kernel) Open() (*liveupdate.Device, error) {
 	k.reap()
 	b := k.boot()
@@ -144,6 +151,10 @@ func (k *Kernel) boot() *boot {
 	return k.cur
 }
 
+// register puts o in the hang-up epoll set and the objects, wraps its fd
+// in the os.File its goroutine serves, and counts that goroutine, all
+// under objsMu, so that Close, which takes the objects under objsMu, sees
+// o complete. From a successful register on, o.f owns o.fd.
 func (k *Kernel) register(o *object) error {
 	k.objsMu.Lock()
 	defer k.objsMu.Unlock()
@@ -154,7 +165,17 @@ func (k *Kernel) register(o *object) error {
 	if err := unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, o.fd, &ev); err != nil {
 		return err
 	}
+	f := os.NewFile(uintptr(o.fd), "luo-fake")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		// SyscallConn fails only for a nil *os.File, which NewFile
+		// returns only for a negative fd.
+		unix.EpollCtl(k.epfd, unix.EPOLL_CTL_DEL, o.fd, nil)
+		return err
+	}
+	o.f, o.rc = f, rc
 	k.objs[o.fd] = o
+	k.loops.Add(1)
 	return nil
 }
 

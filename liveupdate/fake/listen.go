@@ -16,7 +16,9 @@ import (
 // liveupdate.Open(path) opens it (exclusively, as the kernel's open does),
 // and sessions created through it live in this process's fake. A daemon's
 // tests, or a benchmark that needs more fds than one process may hold, use
-// it. The socket is removed when the returned stop function or Close is
+// it. An open there fails as Open does, with only the errno: EBUSY, or
+// EIO after a failed restore and on a machine that did not come up from a
+// Kexec. The socket is removed when the returned stop function or Close is
 // called.
 func (k *Kernel) Listen(path string) (stop func() error, err error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)

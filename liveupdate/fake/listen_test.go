@@ -78,11 +78,11 @@ func TestCloseIsSeenByNextRequest(t *testing.T) {
 	}
 }
 
-// The first merged kernel has no direction check: RETRIEVE_FD on an
-// outgoing session reaches the file, and fails without harm.
-func TestFirstMergedRetrieveOnOutgoing(t *testing.T) {
+// Linux 6.19 has no direction check: RETRIEVE_FD on an outgoing session
+// reaches the file, and fails without harm.
+func TestLinux6_19RetrieveOnOutgoing(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t, fake.WithGeneration(fake.FirstMerged))
+	k := newKernel(t, fake.WithGeneration(fake.Linux6_19))
 	d := open(t, k)
 	s, err := d.CreateSession("out")
 	if err != nil {

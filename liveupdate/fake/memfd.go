@@ -5,6 +5,7 @@ package fake
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"github.com/go-luo/luo/kho"
@@ -13,7 +14,11 @@ import (
 
 // memfdHandler models mm/memfd_luo.c: it preserves memfds (any shmem file
 // with no links: memfd_create, O_TMPFILE on tmpfs) with their contents,
-// size and file position, in the memfd-v1 (or memfd-v2) layout.
+// size and file position, in the layout of its generation: memfd-v1
+// (Linux 6.19) or memfd-v2 (Linux 7.2, which also keeps seals and knows a
+// memfd by its inode). A kernel has one memfd handler, so an image whose
+// memfds were written in the other layout cannot be restored (no handler
+// of that compatible string: the first open fails with EIO).
 //
 // The kernel pins a preserved memfd's pages and freezes its size:
 // ftruncate, a write past the end and fallocate fail with EPERM until the
@@ -24,15 +29,12 @@ import (
 // that its agent did what the kernel would have refused. The contents are
 // read at the live update, as the pinned pages are.
 type memfdHandler struct {
-	v2 bool // memfd-v2: seals kept, files compared by inode
+	compat string // kho.MemfdV1 or kho.MemfdV2
 }
 
-func (h *memfdHandler) Compatible() string {
-	if h.v2 {
-		return kho.MemfdV2
-	}
-	return kho.MemfdV1
-}
+func (h *memfdHandler) v2() bool { return h.compat == kho.MemfdV2 }
+
+func (h *memfdHandler) Compatible() string { return h.compat }
 
 func (h *memfdHandler) CanPreserve(fd int) bool {
 	var fs unix.Statfs_t
@@ -48,7 +50,7 @@ func (h *memfdHandler) CanPreserve(fd int) bool {
 // struct file, and only fds of the same open file (dups, fds passed over
 // sockets) are the same. kcmp(2) tells; without it, the inode decides.
 func (h *memfdHandler) SameFile(a, b int) bool {
-	if h.v2 {
+	if h.v2() {
 		return true
 	}
 	pid := os.Getpid()
@@ -72,15 +74,19 @@ func (h *memfdHandler) Preserve(f *HandlerFile) error {
 		return err
 	}
 	p := &memfdPrivate{size: st.Size}
-	if h.v2 {
-		// memfd-v2 records the seals when the file is preserved and
-		// refuses seals it does not know.
+	if h.v2() {
+		// memfd_luo_preserve records the seals when the file is
+		// preserved and refuses seals it does not know, then files of
+		// more than UINT_MAX pages (memfd_pin_folios' limit).
 		seals, err := unix.FcntlInt(uintptr(f.FD), unix.F_GET_SEALS, 0)
 		if err == nil {
 			if uint32(seals)&^kho.MemfdAllSeals != 0 {
 				return unix.EOPNOTSUPP
 			}
 			p.seals = uint32(seals)
+		}
+		if pages := (uint64(st.Size) + kho.PageSize - 1) / kho.PageSize; pages > math.MaxUint32 {
+			return unix.EFBIG
 		}
 	}
 	f.Private = p
@@ -131,19 +137,25 @@ func (h *memfdHandler) Freeze(f *HandlerFile) error {
 // Unfreeze has nothing to undo: the image being written is dropped whole.
 func (h *memfdHandler) Unfreeze(f *HandlerFile) {}
 
-// Retrieve makes a new memfd with the preserved contents, size and
-// position. memfd-v1 does not keep seals, and makes the file without
-// MFD_ALLOW_SEALING, as the kernel does.
+// Retrieve makes a new memfd with the preserved contents, size, position
+// and (memfd-v2) seals, as memfd_luo_retrieve does with
+// memfd_alloc_file("", flags): memfd-v2 makes it with MFD_ALLOW_SEALING
+// and adds the preserved seals, memfd-v1 without, so it cannot be sealed.
+// The file is O_RDWR|O_LARGEFILE and mode 0777, whatever the host's
+// vm.memfd_noexec says (MFD_EXEC), except where that sysctl forbids
+// MFD_EXEC: then the host's memfd_create makes it mode 0666 with
+// F_SEAL_EXEC. Its name differs: the kernel's file has an empty name, a
+// memfd made by a process is "memfd:" at least.
 func (h *memfdHandler) Retrieve(f *HandlerFile) (int, error) {
 	ms, err := kho.ReadMemfd(f.Mem, h.Compatible(), f.Data)
 	if err != nil {
 		return -1, err
 	}
 	flags := unix.MFD_CLOEXEC
-	if h.v2 {
+	if h.v2() {
 		flags |= unix.MFD_ALLOW_SEALING
 	}
-	fd, err := unix.MemfdCreate("", flags)
+	fd, err := memfdCreateExec(flags)
 	if err != nil {
 		return -1, err
 	}
@@ -154,6 +166,18 @@ func (h *memfdHandler) Retrieve(f *HandlerFile) (int, error) {
 	return fd, nil
 }
 
+// memfdCreateExec makes the retrieved memfd executable, as the kernel's
+// memfd_alloc_file does; MFD_EXEC is refused with EINVAL by kernels older
+// than 6.3 (which have no vm.memfd_noexec) and with EACCES when
+// vm.memfd_noexec is 2: then the file is made without it.
+func memfdCreateExec(flags int) (int, error) {
+	fd, err := unix.MemfdCreate("", flags|unix.MFD_EXEC)
+	if err == unix.EINVAL || err == unix.EACCES {
+		fd, err = unix.MemfdCreate("", flags)
+	}
+	return fd, err
+}
+
 func fillMemfd(fd int, ms *kho.MemfdSer, mem *kho.Memory) error {
 	if err := unix.Ftruncate(fd, int64(ms.Size)); err != nil {
 		return err
@@ -161,8 +185,12 @@ func fillMemfd(fd int, ms *kho.MemfdSer, mem *kho.Memory) error {
 	if err := ms.ReadContents(mem, fdWriterAt(fd)); err != nil {
 		return err
 	}
-	if _, err := unix.Seek(fd, int64(ms.Pos), 0); err != nil {
-		return err
+	// vfs_setpos(pos, MAX_LFS_FILESIZE), whose failure the kernel
+	// ignores: a position past MAX_LFS_FILESIZE leaves it at 0.
+	if ms.Pos <= math.MaxInt64 {
+		if _, err := unix.Seek(fd, int64(ms.Pos), 0); err != nil {
+			return err
+		}
 	}
 	if ms.Seals != 0 {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, int(ms.Seals)); err != nil {

@@ -76,16 +76,6 @@ func (k *Kernel) adopt(b *boot, sess *session, ours int) (*object, error) {
 	if err := k.register(o); err != nil {
 		return nil, err
 	}
-	// From here the os.File owns ours.
-	o.f = os.NewFile(uintptr(ours), "luo-fake")
-	rc, err := o.f.SyscallConn()
-	if err != nil {
-		k.unregister(o)
-		o.f.Close()
-		return nil, err
-	}
-	o.rc = rc
-	k.loops.Add(1)
 	go o.loop()
 	return o, nil
 }

@@ -17,7 +17,7 @@ func (b *boot) sessionIoctl(o *object, r *request) {
 	}
 	s := o.sess
 	nops := liveupdate.Command(4)
-	if b.cfg.gen == FirstMerged {
+	if !b.cfg.b.getName {
 		nops = 3 // no GET_NAME
 	}
 	nr := liveupdate.RequestNr(r.req)
@@ -35,14 +35,11 @@ func (b *boot) sessionIoctl(o *object, r *request) {
 		r.errno = unix.ENOTTY
 		return
 	}
-	if b.cfg.gen != FirstMerged && !directionOK(c, s) {
+	if b.cfg.b.directionCheck && !directionOK(c, s) {
 		r.errno = unix.EINVAL
 		return
 	}
 	ksize, minSize := c.Size(), c.MinSize()
-	if c == liveupdate.CmdGetName && b.cfg.seedGetName {
-		ksize, minSize = liveupdate.SizeofRetrieveFD, liveupdate.GetNameMinSizeSeed
-	}
 	if liveupdate.CheckSize(size, minSize) != nil {
 		r.errno = unix.EINVAL
 		return
@@ -77,6 +74,13 @@ func (b *boot) sessionIoctl(o *object, r *request) {
 			r.reply = kbuf[:liveupdate.ReplyLen(size, liveupdate.SizeofRetrieveFD)]
 		}
 	case liveupdate.CmdFinish:
+		var a liveupdate.FinishArgs
+		a.Decode(kbuf[:])
+		if a.Reserved != 0 && b.cfg.b.finishReserved {
+			// luo_session_finish, before anything is finished.
+			r.errno = unix.EINVAL
+			return
+		}
 		s.mu.Lock()
 		r.errno = b.finishFiles(s)
 		s.mu.Unlock()
@@ -95,8 +99,6 @@ func (b *boot) sessionIoctl(o *object, r *request) {
 		n := copy(a.Name[:liveupdate.MaxNameLen], s.name)
 		a.Name[n] = 0
 		a.Encode(kbuf[:])
-		// The reply is the whole get_name struct, whatever the ops
-		// table said of its size.
 		r.reply = kbuf[:liveupdate.ReplyLen(size, liveupdate.SizeofGetName)]
 	}
 }

@@ -2,7 +2,11 @@
 
 package fake
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/go-luo/luo/kho"
+)
 
 // State is a snapshot of a fake kernel's sessions, for tests that check
 // what their agent left behind.
@@ -11,6 +15,15 @@ type State struct {
 	DeviceOpen    bool          // a process holds the device open
 	Outgoing      []SessionInfo // created in this boot, in creation order
 	Incoming      []SessionInfo // handed over by the previous kernel and not yet released
+
+	// SessionBlocks is the number of KHO blocks (51 entries each) the
+	// kernel holds for its outgoing sessions (Linux 7.2; 0 in Linux
+	// 6.19). One more than the sessions need is the broken state of the
+	// kernel's duplicate-create bug: a Kexec now panics the next kernel.
+	SessionBlocks int
+	// Down says that the machine did not come up from the last Kexec
+	// (its kernel panicked at boot) and runs nothing until Reboot.
+	Down bool
 }
 
 // SessionInfo describes one session.
@@ -23,7 +36,7 @@ type SessionInfo struct {
 // FileInfo describes one preserved file.
 type FileInfo struct {
 	Token      uint64
-	Compatible string // the handler's compatible string, such as "memfd-v1"
+	Compatible string // the handler's compatible string, such as "memfd-v2"
 	Retrieved  bool   // retrieved in this boot
 }
 
@@ -37,6 +50,10 @@ func (k *Kernel) State() State {
 	b.devMu.Lock()
 	st := State{LiveupdateNum: b.liveupdateNum, DeviceOpen: b.dev != nil}
 	b.devMu.Unlock()
+	st.Down = b.down != nil
+	b.outgoing.mu.RLock()
+	st.SessionBlocks = b.outgoing.nblocks
+	b.outgoing.mu.RUnlock()
 	st.Outgoing = b.outgoing.snapshot()
 	st.Incoming = b.incoming.snapshot()
 	return st
@@ -61,7 +78,9 @@ func (h *header) snapshot() []SessionInfo {
 // CheckInvariants verifies the running kernel's bookkeeping: names unique
 // within each list, tokens unique within each session, every preserved or
 // retrieved file in the preserved-files table exactly once and nothing else
-// there, counts within the limits. Stress tests call it at the end.
+// there, counts within the limits, as many session blocks as the outgoing
+// sessions need (one more after Linux 7.2's duplicate-create bug). Stress
+// tests call it at the end.
 func (k *Kernel) CheckInvariants() error {
 	k.reap()
 	b := k.boot()
@@ -76,6 +95,9 @@ func (k *Kernel) CheckInvariants() error {
 
 	if n := len(b.outgoing.sessions); n > b.cfg.sessionLimit() {
 		return fmt.Errorf("%d outgoing sessions, limit %d", n, b.cfg.sessionLimit())
+	}
+	if err := b.outgoing.checkBlocks(b.cfg.b.sessionBlocks); err != nil {
+		return err
 	}
 	seen := map[*session]string{}
 	tracked := map[*file]bool{}
@@ -110,7 +132,7 @@ func (k *Kernel) CheckInvariants() error {
 				}
 				tokens[f.token()] = true
 				live := h.name == "outgoing" || f.retrieveStatus == retrieveOK
-				if live && b.cfg.gen != FirstMerged && !tracked[f] {
+				if live && b.cfg.b.doublePreserveBusy && !tracked[f] {
 					s.mu.Unlock()
 					return fmt.Errorf("session %q: token %#x not in the preserved-files table", s.name, f.token())
 				}
@@ -125,6 +147,22 @@ func (k *Kernel) CheckInvariants() error {
 	}
 	for f := range tracked {
 		return fmt.Errorf("preserved-files table holds token %#x of no session", f.token())
+	}
+	return nil
+}
+
+// checkBlocks verifies the outgoing block set: ceil(n/51) blocks for n
+// sessions, or one more when n is a non-zero multiple of 51 (a duplicate
+// create left it); none without the block model.
+func (h *header) checkBlocks(model bool) error {
+	n := len(h.sessions)
+	need := (n + kho.SessionsPerBlock - 1) / kho.SessionsPerBlock
+	switch {
+	case !model && h.nblocks == 0:
+	case model && h.nblocks == need:
+	case model && h.nblocks == need+1 && n > 0 && n%kho.SessionsPerBlock == 0:
+	default:
+		return fmt.Errorf("%d session blocks for %d outgoing sessions", h.nblocks, n)
 	}
 	return nil
 }
