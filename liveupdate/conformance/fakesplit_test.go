@@ -242,8 +242,10 @@ func TestFakeSplitLoses(t *testing.T) {
 	}
 }
 
-// kernelResults is what a VM rig found on Linux 7.2.13: the merged results
-// of a split run of TestKernelConformance (see ResultsEnv).
+// kernelResults is what the VM lane found on Linux 7.2.13: the merged
+// results of a split run of TestKernelConformance, as
+// `go run ./cmd/luovm -conformance-results FILE` writes them (CI checks
+// the kernel still gives them with -want-conformance).
 const kernelResults = "testdata/linux-7.2.13.results"
 
 // knownDifference is a case whose outcome differs between the fake's
@@ -268,7 +270,7 @@ var fakeVsKernel = map[string]knownDifference{
 func TestFakeMatchesKernel(t *testing.T) {
 	f, err := os.Open(kernelResults)
 	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("no %s: a VM rig writes it from a split run of liveupdate's TestKernelConformance on Linux 7.2.13 (%s names each boot's results file; merge them with MergeResults)", kernelResults, conformance.ResultsEnv)
+		t.Skipf("no %s: go run ./cmd/luovm -conformance-results writes it from a split run of liveupdate's TestKernelConformance on Linux 7.2.13", kernelResults)
 	}
 	if err != nil {
 		t.Fatal(err)
