@@ -12,6 +12,12 @@
 // The archives are reproducible: uid, gid and mtime are 0, inodes are
 // numbered 1, 2, 3... in the order of the entries, and files have nlink 1,
 // so that no two entries are taken for hard links of each other.
+//
+// Linux unpacks an initramfs in order and makes no missing parent
+// directory (init/initramfs.c, do_name: an entry whose parent does not
+// exist is skipped without a word), so a directory must come before what
+// it holds; the Writer does not check this, since an archive may add to
+// the directories of one unpacked before it.
 package newc
 
 import (
@@ -52,7 +58,8 @@ var ErrClosed = errors.New("newc: archive already closed")
 
 // Writer writes a newc archive to an io.Writer, one entry per call. After
 // any error from the underlying writer (or a short file) the archive is
-// left unfinished and every later call returns that error.
+// left unfinished and every later call returns that error. A Writer is
+// not safe for concurrent use.
 type Writer struct {
 	w      io.Writer
 	ino    uint32 // the last inode number used
