@@ -16,7 +16,17 @@ import (
 // kernelRecipe names the way buildKernel turns a source tree and a fragment
 // into a bzImage. Change it whenever that way changes, so that kernels
 // built the old way are not taken from the cache.
-const kernelRecipe = "luovm-kernel-1: tinyconfig, merge_config.sh -m, olddefconfig, bzImage, ARCH=x86_64"
+const kernelRecipe = "luovm-kernel-2: ARCH=x86 tinyconfig, merge_config.sh -m, olddefconfig, bzImage"
+
+// kbuildArch is the ARCH of every make: "x86", what kbuild picks on an
+// x86_64 host, not "x86_64". tinyconfig is allnoconfig, and with
+// ARCH=x86_64 it also answers n to the prompts that exist only on 64-bit
+// (X86_KERNEL_IBT, VMAP_STACK, X86_VSYSCALL_EMULATION,
+// X86_INTEL_MEMORY_PROTECTION_KEYS...); with ARCH=x86 it makes a 32-bit
+// config, the fragment's CONFIG_64BIT=y turns it 64-bit, and olddefconfig
+// gives those options their defaults. ARCH=x86 is the config the fragment
+// was tested with.
+const kbuildArch = "ARCH=x86"
 
 // kernelKey is the cache key of a kernel: the source package version and
 // a hash of the recipe and the fragment.
@@ -83,7 +93,7 @@ func makeKernel(ctx context.Context, st *steps, src kernelSource, fragment []byt
 		return err
 	}
 	mk := func(targets ...string) error {
-		args := append([]string{"-C", src.Dir, "O=" + work, "ARCH=x86_64"}, targets...)
+		args := append([]string{"-C", src.Dir, "O=" + work, kbuildArch}, targets...)
 		return st.run(ctx, src.Dir, kbuildEnv, "make", args...)
 	}
 	config := filepath.Join(work, ".config")

@@ -45,19 +45,25 @@ func (s *steps) say(format string, args ...any) {
 // environment, its stdout and stderr appended to the log file. A failure
 // names the command and the log file, and prints the log's tail.
 func (s *steps) run(ctx context.Context, dir string, env []string, name string, args ...string) error {
-	return s.exec(ctx, dir, env, s.logFile, name, args...)
+	return s.exec(ctx, dir, env, s.logFile, true, name, args...)
+}
+
+// try is run for a command whose failure the caller can live with: the
+// log's tail is not printed.
+func (s *steps) try(ctx context.Context, dir string, env []string, name string, args ...string) error {
+	return s.exec(ctx, dir, env, s.logFile, false, name, args...)
 }
 
 // output is run that also returns what the command wrote to stdout.
 func (s *steps) output(ctx context.Context, dir string, env []string, name string, args ...string) ([]byte, error) {
 	var out bytes.Buffer
-	err := s.exec(ctx, dir, env, io.MultiWriter(&out, s.logFile), name, args...)
+	err := s.exec(ctx, dir, env, io.MultiWriter(&out, s.logFile), true, name, args...)
 	return out.Bytes(), err
 }
 
-func (s *steps) exec(ctx context.Context, dir string, env []string, stdout io.Writer, name string, args ...string) error {
-	cmdline := strings.Join(append([]string{name}, args...), " ")
-	fmt.Fprintf(s.logFile, "\n$ cd %s && %s\n", dir, cmdline)
+func (s *steps) exec(ctx context.Context, dir string, env []string, stdout io.Writer, tail bool, name string, args ...string) error {
+	fmt.Fprintf(s.logFile, "\n$ cd %s && %s\n", dir, strings.Join(append([]string{name}, args...), " "))
+	cmdline := shortCmdline(name, args)
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
@@ -73,8 +79,24 @@ func (s *steps) exec(ctx context.Context, dir string, env []string, stdout io.Wr
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: %s: %w", s.what, cmdline, ctx.Err())
 	}
-	s.printTail()
+	if tail {
+		s.printTail()
+	}
 	return fmt.Errorf("%s: %s: %w (output in %s)", s.what, cmdline, err, s.logPath)
+}
+
+// shortCmdline is the command line without apt's "-o option" pairs, for
+// messages; the log file has the whole line.
+func shortCmdline(name string, args []string) string {
+	words := []string{name}
+	for i := 0; i < len(args); i++ {
+		if args[i] == "-o" && i+1 < len(args) {
+			i++
+			continue
+		}
+		words = append(words, args[i])
+	}
+	return strings.Join(words, " ")
 }
 
 // errOrOK is err, or "ok" when err is nil.

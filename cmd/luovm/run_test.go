@@ -94,3 +94,26 @@ func TestStepsRunCancelled(t *testing.T) {
 		t.Errorf("tail printed for a cancellation:\n%s", progress.String())
 	}
 }
+
+func TestShortCmdline(t *testing.T) {
+	got := shortCmdline("apt-get", []string{"-o", "Dir::State=/c", "-o", "Debug::NoLocking=1", "update", "-o"})
+	if got != "apt-get update -o" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// try does not print the tail of the log.
+func TestStepsTry(t *testing.T) {
+	var progress bytes.Buffer
+	st, err := newSteps("x", &progress, filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	if err := st.try(context.Background(), "/", nil, "sh", "-c", "echo noise; exit 1"); err == nil {
+		t.Fatal("no error")
+	}
+	if progress.Len() != 0 {
+		t.Errorf("progress:\n%s", progress.String())
+	}
+}

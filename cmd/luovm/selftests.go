@@ -12,7 +12,7 @@ import (
 
 // selftestsRecipe names the way buildSelftests compiles the liveupdate
 // selftests; change it whenever that way changes.
-const selftestsRecipe = "s1"
+const selftestsRecipe = "s2"
 
 // selftestsKey is the cache key of the selftests of a source version.
 func selftestsKey(version string) string {
@@ -24,12 +24,12 @@ const selftestsSubdir = "tools/testing/selftests/liveupdate"
 
 // selftestCFlags are the flags of the kselftest build (lib.mk and the
 // liveupdate Makefile), plus -static so the programs run in an initramfs
-// without a C library. hdr is where "make headers_install" put the uapi
-// headers; selftests is the tree's tools/testing/selftests, for
-// kselftest.h and kselftest_harness.h.
-func selftestCFlags(hdr, selftests string) []string {
+// without a C library. khdr is the usr/include of the kernel's "make
+// headers" (lib.mk's KHDR_INCLUDES); selftests is the tree's
+// tools/testing/selftests, for kselftest.h and kselftest_harness.h.
+func selftestCFlags(khdr, selftests string) []string {
 	return []string{"-static", "-O2", "-Wall", "-Wno-unused-function", "-D_GNU_SOURCE=",
-		"-isystem", filepath.Join(hdr, "include"), "-I", selftests}
+		"-isystem", khdr, "-I", selftests}
 }
 
 // selftestPrograms is what the liveupdate selftests' Makefile builds: the
@@ -108,7 +108,8 @@ func isCName(w string) bool {
 // tools/testing/selftests/liveupdate lists), compiled from src as static
 // x86_64 programs, building them unless the cache has them:
 // cacheDir/selftests/<version>-<recipe>/, with build.log. The uapi headers
-// come from "make headers_install" of src. An empty cacheDir means
+// come from "make headers" of src (not headers_install, which needs
+// rsync). An empty cacheDir means
 // defaultCacheDir. The programs are built from GPL source: they belong in
 // the cache, not in a repository.
 func buildSelftests(ctx context.Context, src kernelSource, cacheDir string, log io.Writer) (dir string, err error) {
@@ -122,8 +123,8 @@ func buildSelftests(ctx context.Context, src kernelSource, cacheDir string, log 
 		})
 }
 
-// makeSelftests installs the uapi headers into work and compiles the
-// programs into stage.
+// makeSelftests makes the uapi headers in work and compiles the programs
+// into stage.
 func makeSelftests(ctx context.Context, st *steps, src kernelSource, work, stage string) error {
 	if !exists(filepath.Join(src.Dir, "Makefile")) {
 		return fmt.Errorf("%s: no kernel tree at %q", st.what, src.Dir)
@@ -148,13 +149,16 @@ func makeSelftests(ctx context.Context, st *steps, src kernelSource, work, stage
 	if err != nil {
 		return fmt.Errorf("selftests: %s/Makefile: %w", testDir, err)
 	}
-	hdr := filepath.Join(work, "usr")
-	st.say("make headers_install (%s %s)", sourcePackage, src.Version)
-	if err := st.run(ctx, src.Dir, kbuildEnv, "make", "-C", src.Dir, "O="+filepath.Join(work, "obj"),
-		"ARCH=x86_64", "headers_install", "INSTALL_HDR_PATH="+hdr); err != nil {
+	obj := filepath.Join(work, "obj")
+	st.say("make headers (%s %s)", sourcePackage, src.Version)
+	if err := st.run(ctx, src.Dir, kbuildEnv, "make", "-C", src.Dir, "O="+obj, kbuildArch, "headers"); err != nil {
 		return err
 	}
-	cflags := selftestCFlags(hdr, filepath.Dir(testDir))
+	khdr := filepath.Join(obj, "usr", "include")
+	if !exists(filepath.Join(khdr, "linux", "liveupdate.h")) {
+		return fmt.Errorf("selftests: make headers made no %s/linux/liveupdate.h", khdr)
+	}
+	cflags := selftestCFlags(khdr, filepath.Dir(testDir))
 	var objs []string
 	for _, c := range progs.Lib {
 		o := filepath.Join(work, strings.TrimSuffix(c, ".c")+".o")

@@ -81,8 +81,8 @@ func TestParseRealSelftestMakefile(t *testing.T) {
 }
 
 func TestSelftestCFlags(t *testing.T) {
-	got := strings.Join(selftestCFlags("/c/w/usr", "/s/tools/testing/selftests"), " ")
-	want := "-static -O2 -Wall -Wno-unused-function -D_GNU_SOURCE= -isystem /c/w/usr/include -I /s/tools/testing/selftests"
+	got := strings.Join(selftestCFlags("/c/w/obj/usr/include", "/s/tools/testing/selftests"), " ")
+	want := "-static -O2 -Wall -Wno-unused-function -D_GNU_SOURCE= -isystem /c/w/obj/usr/include -I /s/tools/testing/selftests"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

@@ -192,7 +192,7 @@ func candidateVersion(ctx context.Context, p aptPaths, st *steps) (string, error
 	fi, err := os.Stat(p.Updated)
 	if err != nil || time.Since(fi.ModTime()) > listsMaxAge || time.Since(fi.ModTime()) < 0 {
 		st.say("apt-get update (private lists in %s)", p.Lists)
-		if err := st.run(ctx, p.Dir, aptEnv, "apt-get", append(aptOptions(p), "update", "--error-on=any")...); err != nil {
+		if err := st.try(ctx, p.Dir, aptEnv, "apt-get", append(aptOptions(p), "update", "--error-on=any")...); err != nil {
 			if ctx.Err() != nil {
 				return "", err
 			}
