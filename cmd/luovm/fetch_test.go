@@ -116,3 +116,14 @@ func TestFetchSourceNoCandidate(t *testing.T) {
 		t.Errorf("empty cache: %v", err)
 	}
 }
+
+// A cancelled fetch is an error even with a tree in the cache.
+func TestFetchSourceCancelled(t *testing.T) {
+	fakeApt(t, policy7213)
+	cache := fakeCache(t, "7.2.13-1")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if src, err := fetchSource(ctx, cache, &bytes.Buffer{}); err == nil {
+		t.Errorf("cancelled fetchSource = %+v", src)
+	}
+}

@@ -145,6 +145,9 @@ func fetchSource(ctx context.Context, cacheDir string, log io.Writer) (kernelSou
 
 	version, err := candidateVersion(ctx, p, st)
 	if err != nil {
+		if ctx.Err() != nil {
+			return kernelSource{}, err
+		}
 		src, ok := newestCachedSource(srcRoot)
 		if !ok {
 			return kernelSource{}, err
