@@ -135,29 +135,3 @@ func copyPath(src, dst string) error {
 	}
 	return out.Close()
 }
-
-// ensureCommands installs, with the machine's apt-get, the package of each
-// command that is missing (as root), or says which are missing.
-func ensureCommands(ctx context.Context, log io.Writer, cmds map[string]string) error {
-	var pkgs []string
-	for c, p := range cmds {
-		if _, err := exec.LookPath(c); err != nil {
-			pkgs = append(pkgs, p)
-		}
-	}
-	if len(pkgs) == 0 {
-		return nil
-	}
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("missing %s: install it (apt-get install %s) or run as root", strings.Join(pkgs, ", "), strings.Join(pkgs, " "))
-	}
-	fmt.Fprintf(log, "luovm: installing %s\n", strings.Join(pkgs, " "))
-	for _, args := range [][]string{{"update", "-q"}, append([]string{"install", "-y", "-q", "--no-install-recommends"}, pkgs...)} {
-		cmd := exec.CommandContext(ctx, "apt-get", args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("apt-get %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	return nil
-}

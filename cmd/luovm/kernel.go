@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -85,7 +87,7 @@ func makeKernel(ctx context.Context, st *steps, src kernelSource, fragment []byt
 	if runtime.GOARCH != "amd64" && os.Getenv("CROSS_COMPILE") == "" {
 		return fmt.Errorf("kernel: this host is %s; set CROSS_COMPILE to build an x86_64 kernel", runtime.GOARCH)
 	}
-	if err := ensureTools(ctx, st.progress); err != nil {
+	if err := ensureTools(ctx, st.progress, buildTools); err != nil {
 		return err
 	}
 	fragPath := filepath.Join(stage, "luo-kernel.config")

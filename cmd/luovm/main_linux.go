@@ -57,7 +57,7 @@ type options struct {
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
-	cache, _ := os.UserCacheDir()
+	cache, _ := defaultCacheDir()
 	fs := flag.NewFlagSet("luovm", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -65,7 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.kernel, "kernel", "", "boot this x86_64 `bzImage` instead of building one")
-	fs.StringVar(&o.cache, "cache", filepath.Join(cache, "go-luo"), "cache kernel sources and builds in `DIR`")
+	fs.StringVar(&o.cache, "cache", cache, "cache kernel sources and builds in `DIR`")
 	fs.BoolVar(&o.kselftests, "kselftests", true, "build and run the kernel's own LUO selftests (needs the kernel source)")
 	fs.StringVar(&o.chains, "chains", "", "run only these comma-separated `CHAINS` (default all: "+strings.Join(chainNames(), ", ")+")")
 	fs.IntVar(&o.jobs, "j", min(2, runtime.NumCPU()), "run `N` VMs at once")
@@ -136,7 +136,7 @@ func hostMain(args []string, stdout, stderr io.Writer) int {
 // runLane gets the kernel, builds the image and runs the chains.
 func runLane(ctx context.Context, o options, log io.Writer) ([]result, error) {
 	t0 := time.Now()
-	if err := ensureCommands(ctx, log, map[string]string{"qemu-system-x86_64": "qemu-system-x86"}); err != nil {
+	if err := ensureTools(ctx, log, vmTools); err != nil {
 		return nil, err
 	}
 	kernel := o.kernel
@@ -151,7 +151,7 @@ func runLane(ctx context.Context, o options, log io.Writer) ([]result, error) {
 	}
 	if kernel == "" {
 		var err error
-		if kernel, err = buildKernel(ctx, src, kernelFragment, o.cache, log); err != nil {
+		if kernel, err = buildKernel(ctx, src, luoKernelConfig, o.cache, log); err != nil {
 			return nil, fmt.Errorf("build the kernel: %w", err)
 		}
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -137,7 +139,7 @@ func makeSelftests(ctx context.Context, st *steps, src kernelSource, work, stage
 	if runtime.GOARCH != "amd64" {
 		return fmt.Errorf("selftests: the host's gcc builds for %s, not for the x86_64 guest", runtime.GOARCH)
 	}
-	if err := ensureTools(ctx, st.progress); err != nil {
+	if err := ensureTools(ctx, st.progress, buildTools); err != nil {
 		return err
 	}
 	testDir := filepath.Join(src.Dir, selftestsSubdir)

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -163,7 +165,7 @@ func fetchSource(ctx context.Context, cacheDir string, log io.Writer) (kernelSou
 		st.say("%s %s is in %s", sourcePackage, version, src.Dir)
 		return src, nil
 	}
-	if err := ensureTools(ctx, log); err != nil {
+	if err := ensureTools(ctx, log, buildTools); err != nil {
 		return kernelSource{}, err
 	}
 	start := time.Now()

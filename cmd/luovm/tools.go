@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -39,6 +41,11 @@ var buildTools = []hostTool{
 	{"/usr/lib/x86_64-linux-gnu/libc.a", "libc6-dev", "link the selftests statically"},
 }
 
+// vmTools are what booting the kernel needs.
+var vmTools = []hostTool{
+	{"qemu-system-x86_64", "qemu-system-x86", "boot the kernel"},
+}
+
 // missingTools returns the tools that are not there: commands not found by
 // lookPath, files not found by stat.
 func missingTools(tools []hostTool, lookPath func(string) (string, error), stat func(string) (os.FileInfo, error)) []hostTool {
@@ -75,19 +82,19 @@ func installArgs(pkgs []string) []string {
 	return append([]string{"install", "-y", "--no-install-recommends"}, pkgs...)
 }
 
-// toolsOnce makes ensureTools install missing tools at most once per
-// process, so a failed install is not retried for each build.
+// toolsOnce makes ensureTools try to install each set of packages at most
+// once per process, so a failed install is not retried for each build.
 var toolsOnce struct {
 	sync.Mutex
-	tried bool
+	tried map[string]bool
 }
 
-// ensureTools checks that every build tool is present. As root it installs
-// the missing ones with the machine's apt-get ("apt-get update" once, then
-// "apt-get install -y --no-install-recommends"); otherwise it fails naming
-// what is missing and the packages to install.
-func ensureTools(ctx context.Context, log io.Writer) error {
-	miss := missingTools(buildTools, exec.LookPath, os.Stat)
+// ensureTools checks that every one of tools is present. As root it
+// installs the missing ones with the machine's apt-get ("apt-get update",
+// then "apt-get install -y --no-install-recommends"); otherwise it fails
+// naming what is missing and the packages to install.
+func ensureTools(ctx context.Context, log io.Writer, tools []hostTool) error {
+	miss := missingTools(tools, exec.LookPath, os.Stat)
 	if len(miss) == 0 {
 		return nil
 	}
@@ -97,10 +104,14 @@ func ensureTools(ctx context.Context, log io.Writer) error {
 	}
 	toolsOnce.Lock()
 	defer toolsOnce.Unlock()
-	if toolsOnce.tried {
-		return missingError(missingTools(buildTools, exec.LookPath, os.Stat), pkgs)
+	key := strings.Join(pkgs, " ")
+	if toolsOnce.tried[key] {
+		return missingError(missingTools(tools, exec.LookPath, os.Stat), pkgs)
 	}
-	toolsOnce.tried = true
+	if toolsOnce.tried == nil {
+		toolsOnce.tried = map[string]bool{}
+	}
+	toolsOnce.tried[key] = true
 	fmt.Fprintf(log, "tools: installing %s with apt-get\n", strings.Join(pkgs, " "))
 	for _, args := range [][]string{{"update"}, installArgs(pkgs)} {
 		cmd := exec.CommandContext(ctx, "apt-get", args...)
@@ -110,7 +121,7 @@ func ensureTools(ctx context.Context, log io.Writer) error {
 			return fmt.Errorf("apt-get %s: %w\n%s", strings.Join(args, " "), err, lastLines(out, tailLines))
 		}
 	}
-	if miss := missingTools(buildTools, exec.LookPath, os.Stat); len(miss) > 0 {
+	if miss := missingTools(tools, exec.LookPath, os.Stat); len(miss) > 0 {
 		return missingError(miss, packagesOf(miss))
 	}
 	return nil
