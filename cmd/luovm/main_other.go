@@ -1,6 +1,5 @@
 //go:build !linux
 
-// Command luovm needs Linux: it boots Linux kernels in QEMU.
 package main
 
 import (
