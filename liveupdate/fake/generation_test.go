@@ -507,17 +507,7 @@ func TestRetrievedMemfdFlagsAndMode(t *testing.T) {
 // nothing for memfds.
 func TestCorruptFLBAreaIgnored(t *testing.T) {
 	checkFDs(t)
-	path := filepath.Join(t.TempDir(), "image")
-	k := newKernel(t, fake.WithImageFile(path))
-	d := open(t, k)
-	s, _ := d.CreateSession("flb")
-	m := memfd(t, "intact")
-	defer m.Close()
-	if err := s.Preserve(m, 1); err != nil {
-		t.Fatal(err)
-	}
-	d.Close()
-	kexec(t, k, s)
+	path := oneMemfdImage(t, "flb", "intact")
 	editImage(t, path, func(img *kho.Image, ls *kho.LUOSer, _ *kho.State) {
 		var hdr [16]byte
 		img.Mem.ReadAt(hdr[:], ls.FLBsPA)
@@ -541,17 +531,7 @@ func TestCorruptFLBAreaIgnored(t *testing.T) {
 // ignores it, and the file starts at 0.
 func TestRetrievePositionPastMaxLFS(t *testing.T) {
 	checkFDs(t)
-	path := filepath.Join(t.TempDir(), "image")
-	k := newKernel(t, fake.WithImageFile(path))
-	d := open(t, k)
-	s, _ := d.CreateSession("pos")
-	m := memfd(t, "abc")
-	defer m.Close()
-	if err := s.Preserve(m, 1); err != nil {
-		t.Fatal(err)
-	}
-	d.Close()
-	kexec(t, k, s)
+	path := oneMemfdImage(t, "pos", "abc")
 	editImage(t, path, func(img *kho.Image, _ *kho.LUOSer, st *kho.State) {
 		var pos [8]byte
 		binaryPut(pos[:], 1<<63)
@@ -574,6 +554,27 @@ func TestRetrievePositionPastMaxLFS(t *testing.T) {
 }
 
 // editImage rewrites the image file at path through edit.
+// oneMemfdImage kexecs a fake with one session holding one memfd of data
+// under token 1 into an image file, and returns the file's path.
+func oneMemfdImage(t *testing.T, session, data string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "image")
+	k := newKernel(t, fake.WithImageFile(path))
+	d := open(t, k)
+	s, err := d.CreateSession(session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := memfd(t, data)
+	defer m.Close()
+	if err := s.Preserve(m, 1); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	kexec(t, k, s)
+	return path
+}
+
 func editImage(t *testing.T, path string, edit func(img *kho.Image, ls *kho.LUOSer, st *kho.State)) {
 	t.Helper()
 	f, err := os.Open(path)
