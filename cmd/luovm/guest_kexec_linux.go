@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/go-luo/luo/internal/newc"
 	"golang.org/x/sys/unix"
@@ -29,7 +28,7 @@ func (g *guest) kexec() error {
 	}
 	defer initrd.Close()
 	cmdline := nextCmdline(g.cmdline, g.boot+1)
-	if err := unix.KexecFileLoad(int(k.Fd()), int(initrd.Fd()), cmdline, 0); err != nil {
+	if err := kexecFileLoad(int(k.Fd()), int(initrd.Fd()), cmdline); err != nil {
 		return fmt.Errorf("kexec_file_load: %w", err)
 	}
 	g.line("done %s %d", g.chain.name, g.boot)
@@ -111,6 +110,3 @@ func copyFile(w *newc.Writer, path, name string) error {
 	}
 	return w.File(name, st.Mode().Perm(), st.Size(), f)
 }
-
-// bootName names boot n of a chain in results.
-func bootName(c string, n int) string { return "vm/" + c + "/boot" + strconv.Itoa(n) }

@@ -46,7 +46,7 @@ func guestMain() {
 	err := g.run()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "luovm guest: %v\n", err)
-		g.report("FAIL", "vm/"+g.chain.name+"/boot"+strconv.Itoa(g.boot), err.Error())
+		g.report("FAIL", bootName(g.chain.name, g.boot), err.Error())
 	}
 	unix.Sync()
 	unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)

@@ -179,3 +179,7 @@ func dupCreateChain(repair bool) chain {
 	}
 	return c
 }
+
+// bootName names, in results, boot n of chain c itself: its failure to
+// come up or to finish.
+func bootName(c string, n int) string { return "vm/" + c + "/boot" + strconv.Itoa(n) }

@@ -120,7 +120,7 @@ func evaluate(c chain, resultsLog, console []byte) []result {
 		}
 	}
 	for n, b := range c.boots {
-		name := "vm/" + c.name + "/boot" + strconv.Itoa(n)
+		name := bootName(c.name, n)
 		switch {
 		case len(b.panics) > 0:
 			missing := ""
