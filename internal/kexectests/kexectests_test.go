@@ -8,13 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-luo/luo/internal/fdtest"
+	"github.com/go-luo/luo/internal/testexec"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
 	"golang.org/x/sys/unix"
@@ -537,22 +537,9 @@ func TestTwoProcesses(t *testing.T) {
 func helper(t *testing.T, stage, name, img string) string {
 	t.Helper()
 	args := []string{"-test.run=^TestHelperProcess$", "-test.count=1", "-test.v"}
-	run := func(prog string, args ...string) ([]byte, error) {
-		cmd := exec.Command(prog, args...)
-		cmd.Env = append(os.Environ(), envStage+"="+stage, envName+"="+name, envImage+"="+img)
-		return cmd.CombinedOutput()
-	}
-	out, err := run(os.Args[0], args...)
-	if err != nil && (errors.Is(err, syscall.ENOEXEC) || strings.Contains(err.Error(), "exec format error")) {
-		// Under qemu-user (go test -exec qemu-ARCH-static) without
-		// binfmt_misc, the host cannot run this binary: run it through
-		// the same emulator, if it is on PATH.
-		q, lerr := exec.LookPath("qemu-" + runtime.GOARCH + "-static")
-		if lerr != nil {
-			t.Skipf("cannot re-execute the test binary here (%v) and no emulator found (%v)", err, lerr)
-		}
-		out, err = run(q, append([]string{os.Args[0]}, args...)...)
-	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), envStage+"="+stage, envName+"="+name, envImage+"="+img)
+	out, err := testexec.CombinedOutput(cmd)
 	if err != nil {
 		t.Fatalf("stage %s process: %v\n%s", stage, err, out)
 	}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/go-luo/luo/internal/fdtest"
-
+	"github.com/go-luo/luo/internal/testexec"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/conformance"
 	"github.com/go-luo/luo/liveupdate/fake"
@@ -93,7 +93,7 @@ func splitRun(t *testing.T, boots int, pattern string, env ...string) []splitBoo
 			childBootEnv+"="+strconv.Itoa(boot),
 			childRunEnv+"="+run)
 		cmd.Env = append(cmd.Env, env...)
-		output, err := cmd.CombinedOutput()
+		output, err := testexec.CombinedOutput(cmd)
 		b := splitBoot{err: err, output: output}
 		f, ferr := os.Open(filepath.Join(dir, "boot"+strconv.Itoa(boot)+".results"))
 		if ferr != nil {

@@ -85,7 +85,9 @@ func (h *memfdHandler) Preserve(f *HandlerFile) error {
 			}
 			p.seals = uint32(seals)
 		}
-		if pages := (uint64(st.Size) + kho.PageSize - 1) / kho.PageSize; pages > math.MaxUint32 {
+		// More than UINT_MAX pages: more than UINT_MAX whole pages of
+		// bytes.
+		if st.Size > math.MaxUint32*kho.PageSize {
 			return unix.EFBIG
 		}
 	}
