@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/go-luo/luo/kho"
 	"github.com/go-luo/luo/liveupdate"
@@ -251,6 +252,11 @@ func (b *boot) restore(in *incomingState) error {
 	}
 	b.incoming.mu.Lock()
 	defer b.incoming.mu.Unlock()
+	// The pages the kernel has restored once the sessions are
+	// deserialized (luo_ser, the session blocks), then, as files are
+	// retrieved and finished, theirs: each page once, across files.
+	pages := &restoredPages{r: kho.NewRestorer(in.img.Mem)}
+	pages.r.RestoreLUO(in.img.Root)
 	for _, ss := range in.st.Sessions {
 		s := &session{name: ss.Name}
 		for _, fs := range ss.Files {
@@ -258,11 +264,23 @@ func (b *boot) restore(in *incomingState) error {
 			if h == nil {
 				return fmt.Errorf("session %q token %#x: no handler %q: %w", ss.Name, fs.Token, fs.Compatible, unix.ENOENT)
 			}
-			s.files = append(s.files, &file{h: h, hf: HandlerFile{Token: fs.Token, FD: -1, Mem: in.img.Mem, Data: fs.Data}})
+			hf := HandlerFile{Token: fs.Token, FD: -1, Mem: in.img.Mem, Data: fs.Data}
+			if _, ok := h.(*memfdHandler); ok {
+				hf.Private = &incomingMemfd{pages: pages}
+			}
+			s.files = append(s.files, &file{h: h, hf: hf})
 		}
 		b.incoming.sessions = append(b.incoming.sessions, s)
 	}
 	return nil
+}
+
+// restoredPages is one boot's record of the preserved pages restored so
+// far, shared by the files of every incoming session (retrieves of
+// different sessions run concurrently).
+type restoredPages struct {
+	mu sync.Mutex
+	r  *kho.Restorer
 }
 
 func writeImageFile(path string, img *kho.Image) error {
