@@ -237,3 +237,37 @@ func TestRetrieveAfterDiscardSharedFolio(t *testing.T) {
 }
 
 func binaryGet(b []byte) uint64 { return binary.NativeEndian.Uint64(b) }
+
+// A decoding error at retrieve gives memfd_luo_retrieve's errno, not EIO
+// for all: seals this kernel does not know are EOPNOTSUPP, a folio array
+// that does not list its pages EINVAL.
+func TestRetrieveDecodeErrno(t *testing.T) {
+	checkFDs(t)
+	cases := []struct {
+		name  string
+		edit  func(m *kho.Memory, a uint64)
+		errno unix.Errno
+	}{
+		{"unknown seal", func(m *kho.Memory, a uint64) {
+			var w [4]byte
+			binary.NativeEndian.PutUint32(w[:], 0x40)
+			m.WriteAt(w[:], a+16) // memfd-v2 seals
+		}, unix.EOPNOTSUPP},
+		{"total_pages too large", func(m *kho.Memory, a uint64) {
+			var w [4]byte
+			binary.NativeEndian.PutUint32(w[:], 2)
+			m.WriteAt(w[:], a+40) // kho_vmalloc.total_pages
+		}, unix.EINVAL},
+		{"folio outside memory", func(m *kho.Memory, a uint64) {
+			pointFolio(m, a, 0, 0x5000)
+		}, unix.EIO},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := twoMemfdImage(t, func(m *kho.Memory, root, a, b uint64) { c.edit(m, a) })
+			d := open(t, newKernel(t, fake.WithImageFile(path)))
+			_, err := retrieveOne(t, d, "a")
+			mustErrno(t, err, c.errno, c.name)
+		})
+	}
+}
