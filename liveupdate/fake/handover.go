@@ -20,7 +20,10 @@ import (
 // package kho), and boots the next kernel from those bytes alone. The next
 // kernel restores the sessions, as incoming, on its first Open. With
 // WithImageFile the image is also written to that file, for a second stage
-// that runs as another process.
+// that runs as another process; an image of more than kho.MaxImagePages
+// pages (16 GiB), which that stage could not read, is not written: the
+// Kexec fails with an error matching kho.ErrImageTooLarge (EFBIG) and
+// every session stays as it was.
 //
 // When a file cannot be frozen, everything frozen is unfrozen, every
 // session stays as it was, and Kexec returns the error, as the kernel's
@@ -292,7 +295,7 @@ func writeImageFile(path string, img *kho.Image) error {
 	if _, err := img.WriteTo(f); err != nil {
 		f.Close()
 		os.Remove(tmp)
-		return err
+		return fmt.Errorf("writing image file %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
