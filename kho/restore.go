@@ -57,22 +57,53 @@ func (r *Restorer) claim(pa uint64) (ok, present bool) {
 // (kho_block_set_destroy at the end of luo_session_deserialize,
 // kernel/liveupdate/luo_session.c). The kernel only warns when such a
 // restore fails, so RestoreLUO does not fail; it follows at most
-// 2·MaxBlocks+1 blocks. File blocks are restored later, when their session
-// is finished, and RestoreLUO leaves them.
-func (r *Restorer) RestoreLUO(root uint64) {
+// 2·MaxBlocks+1 blocks.
+//
+// File blocks are restored later, when their session is finished
+// (RestoreBlocks). RestoreLUO returns the PA of each session's first file
+// block, in chain order: for a state ReadLUO accepts, the order of
+// State.Sessions.
+func (r *Restorer) RestoreLUO(root uint64) (files []uint64) {
 	r.claim(root)
 	var ls LUOSer
 	buf := make([]byte, LUOSerSize)
 	if r.m.ReadAt(buf, root) != nil || ls.Decode(buf) != nil {
-		return
+		return nil
 	}
-	for pa, n := ls.SessionsPA, 0; pa != 0 && n < 2*MaxBlocks+1; n++ {
+	visited := make(map[uint64]struct{})
+	for pa := ls.SessionsPA; pa != 0 && len(visited) < 2*MaxBlocks+1; {
+		blk := r.m.span(pa, PageSize)
+		if _, cycle := visited[pa]; cycle || blk == nil || pa%PageSize != 0 {
+			break
+		}
+		visited[pa] = struct{}{}
+		count := min(ne.Uint64(blk[8:]), SessionsPerBlock)
+		for i := uint64(0); i < count; i++ {
+			var ss SessionSer
+			_ = ss.Decode(blk[BlockHeaderSize+i*SessionSerSize:])
+			files = append(files, ss.FilesPA)
+		}
+		// The kernel reads every entry, then frees the blocks; a block
+		// already restored (shared with luo_ser, say) only warns.
+		r.claim(pa)
+		pa = ne.Uint64(blk[0:])
+	}
+	return files
+}
+
+// RestoreBlocks restores the blocks of the chain starting at head, as
+// kho_block_set_destroy does for an incoming block set (a session's file
+// blocks, when luo_file_finish has finished its files). Failures are the
+// kernel's warnings: RestoreBlocks stops at a block outside memory or
+// already restored, and follows at most 2·MaxBlocks+1 blocks.
+func (r *Restorer) RestoreBlocks(head uint64) {
+	for pa, n := head, 0; pa != 0 && n < 2*MaxBlocks+1; n++ {
 		hdr := r.m.span(pa, BlockHeaderSize)
 		if hdr == nil || pa%PageSize != 0 {
 			return
 		}
 		if ok, _ := r.claim(pa); !ok {
-			return // already restored: a cycle, or a page shared with another structure
+			return
 		}
 		pa = ne.Uint64(hdr[0:])
 	}

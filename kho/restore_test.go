@@ -190,3 +190,35 @@ func TestRestorerSharedPages(t *testing.T) {
 		}
 	})
 }
+
+// TestRestoreLUOFileBlocks: RestoreLUO restores luo_ser and the session
+// blocks, not the file blocks, and names each session's first file block
+// for RestoreBlocks, which restores the chain at finish.
+func TestRestoreLUOFileBlocks(t *testing.T) {
+	m := NewMemory()
+	files := make([]FileSer, FilesPerBlock+1) // two file blocks
+	for i := range files {
+		files[i] = FileSer{Compatible: "x-v1", Token: uint64(i)}
+	}
+	root, err := WriteLUO(m, &State{Sessions: []SessionState{{Name: "a", Files: files}, {Name: "b"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ls LUOSer
+	_ = ls.Decode(m.span(root, LUOSerSize))
+	var ss SessionSer
+	_ = ss.Decode(m.span(ls.SessionsPA+BlockHeaderSize, SessionSerSize))
+	second := ne.Uint64(m.span(ss.FilesPA, 8))
+	r := NewRestorer(m)
+	heads := r.RestoreLUO(root)
+	if len(heads) != 2 || heads[0] != ss.FilesPA || heads[1] != 0 {
+		t.Fatalf("RestoreLUO = %#x, want [%#x 0]", heads, ss.FilesPA)
+	}
+	if !r.Restored(root) || !r.Restored(ls.SessionsPA) || r.Restored(ss.FilesPA) || r.Restored(ls.FLBsPA) {
+		t.Fatal("RestoreLUO restored the wrong pages")
+	}
+	r.RestoreBlocks(heads[0])
+	if !r.Restored(ss.FilesPA) || !r.Restored(second) {
+		t.Fatal("RestoreBlocks left a file block")
+	}
+}

@@ -259,9 +259,13 @@ func (b *boot) restore(in *incomingState) error {
 	// deserialized (luo_ser, the session blocks), then, as files are
 	// retrieved and finished, theirs: each page once, across files.
 	pages := &restoredPages{r: kho.NewRestorer(in.img.Mem)}
-	pages.r.RestoreLUO(in.img.Root)
-	for _, ss := range in.st.Sessions {
+	fileBlocks := pages.r.RestoreLUO(in.img.Root)
+	b.pages = pages
+	for i, ss := range in.st.Sessions {
 		s := &session{name: ss.Name}
+		if i < len(fileBlocks) {
+			s.fileBlocks = fileBlocks[i]
+		}
 		for _, fs := range ss.Files {
 			h := b.k.handler(fs.Compatible)
 			if h == nil {
@@ -276,6 +280,19 @@ func (b *boot) restore(in *incomingState) error {
 		b.incoming.sessions = append(b.incoming.sessions, s)
 	}
 	return nil
+}
+
+// restoreFileBlocks restores the file blocks of the incoming session s
+// once its files are finished (kho_block_set_destroy in luo_file_finish),
+// so no later retrieve can take them. Called with s.mu held.
+func (b *boot) restoreFileBlocks(s *session) {
+	if b.pages == nil || s.fileBlocks == 0 {
+		return
+	}
+	b.pages.mu.Lock()
+	b.pages.r.RestoreBlocks(s.fileBlocks)
+	b.pages.mu.Unlock()
+	s.fileBlocks = 0
 }
 
 // restoredPages is one boot's record of the preserved pages restored so

@@ -271,3 +271,45 @@ func TestRetrieveDecodeErrno(t *testing.T) {
 		})
 	}
 }
+
+// A folio naming a page of a session's file block: the kernel frees file
+// blocks when the session is finished (luo_file_finish), not before, so
+// the folio restores while that session is unfinished, and fails (EIO)
+// once it is finished.
+func TestRetrieveFolioInFileBlock(t *testing.T) {
+	checkFDs(t)
+	for _, finishFirst := range []bool{false, true} {
+		path := twoMemfdImage(t, func(m *kho.Memory, root, a, b uint64) {
+			buf := make([]byte, kho.LUOSerSize)
+			m.ReadAt(buf, root)
+			var ls kho.LUOSer
+			ls.Decode(buf)
+			// Session a is the first entry of the session block.
+			ent := make([]byte, kho.SessionSerSize)
+			m.ReadAt(ent, ls.SessionsPA+kho.BlockHeaderSize)
+			var ss kho.SessionSer
+			ss.Decode(ent)
+			pointFolio(m, b, 1, ss.FilesPA)
+		})
+		d := open(t, newKernel(t, fake.WithImageFile(path)))
+		s, err := d.RetrieveSession("a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if finishFirst {
+			if err := s.Finish(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f, err := retrieveOne(t, d, "b")
+		if !finishFirst {
+			if err != nil {
+				t.Fatalf("retrieve of a folio in an unfinished session's file block: %v, want success", err)
+			}
+			f.Close()
+		} else {
+			mustErrno(t, err, unix.EIO, "retrieve of a folio in a finished session's file block")
+		}
+		s.Close()
+	}
+}
