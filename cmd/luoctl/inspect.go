@@ -38,6 +38,10 @@ A session without files has a row of its own with "-" in the file columns.
    "flbs": [{"name": S, "data": "0x..", "count": N}]}
 "memfd" is left out for files of other handlers; lists are never null.
 
+Memfds are decoded in order as if every file were retrieved, each preserved
+page restored once, as the next kernel does: a memfd whose pages an earlier
+file or LUO's own session blocks took is corrupt.
+
 A corrupt image fails (exit status 1) with the physical address (and file
 offset) of what is wrong and the rule it breaks.
 `
