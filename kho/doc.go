@@ -94,6 +94,19 @@
 // allocates the holes: a preserved memfd has one folio per page of its size.
 // WriteMemfd does the same, with page-sized folios.
 //
+// # Restoring each page once
+//
+// The next kernel restores a preserved page once (kho_restore_page clears
+// its KHO magic): luo_ser at boot, the session blocks when the first open
+// has deserialized the sessions, a memfd's folio array, folios and
+// memfd_luo_ser when it is retrieved (or, never retrieved, when its
+// session is finished), file blocks when their session is finished. A
+// second claim of a page fails: EINVAL for a folio array page, EIO for a
+// folio. ReadMemfd decodes one file as if it were the first; a Restorer
+// keeps the pages restored across the files of a boot, so pages two files
+// share, or a folio in LUO's own blocks, fail as in the kernel, and
+// decoding every file of an image takes work linear in its size.
+//
 // # Image container
 //
 // An Image (memory plus the PA of luo_ser) can be stored in a file so that
@@ -106,7 +119,8 @@
 //	 10    1 byte order of the page contents: 1 little, 2 big
 //	 11    5 reserved, zero
 //	 16    8 root PA (struct luo_ser)
-//	 24    8 page count (at most MaxImagePages)
+//	 24    8 page count (at most MaxImagePages; WriteTo refuses more
+//	         with ErrImageTooLarge, ReadImage with ErrImageFormat)
 //	 32      page count times {PA u64, 4096 bytes}, PAs page aligned,
 //	         non-zero and strictly ascending; nothing follows
 //

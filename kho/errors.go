@@ -10,6 +10,10 @@ import (
 // wraps syscall.EFAULT.
 var ErrBadAddress = fmt.Errorf("kho: address not in preserved memory: %w", syscall.EFAULT)
 
+// ErrImageTooLarge reports an image of more than MaxImagePages pages,
+// which WriteTo refuses to write. It wraps syscall.EFBIG.
+var ErrImageTooLarge = fmt.Errorf("kho: image too large for an image file: %w", syscall.EFBIG)
+
 // ErrImageFormat reports a malformed image container (see ReadImage).
 var ErrImageFormat = errors.New("kho: malformed image")
 

@@ -24,7 +24,8 @@ const (
 	// ImageVersion is the container version WriteTo writes and ReadImage
 	// accepts.
 	ImageVersion = 1
-	// MaxImagePages is the most pages ReadImage accepts (16 GiB).
+	// MaxImagePages is the most pages an image file holds (16 GiB):
+	// ReadImage accepts no more, and WriteTo writes no more.
 	MaxImagePages = 1 << 22
 
 	imageHeaderSize      = 32
@@ -41,8 +42,13 @@ func nativeOrderTag() byte {
 
 // WriteTo writes the image to w: the header, then every page of img.Mem
 // with its PA, in ascending PA order. It returns the number of bytes
-// written.
+// written. An image of more than MaxImagePages pages, which ReadImage
+// would refuse, is not written: WriteTo writes nothing and returns an
+// error matching ErrImageTooLarge.
 func (img *Image) WriteTo(w io.Writer) (int64, error) {
+	if n := img.Mem.Pages(); n > MaxImagePages {
+		return 0, fmt.Errorf("%w: %d pages (%d MiB), ReadImage takes at most %d (%d GiB)", ErrImageTooLarge, n, uint64(n)*PageSize>>20, MaxImagePages, MaxImagePages*PageSize>>30)
+	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	cw := &countWriter{w: bw}
 	var hdr [imageHeaderSize]byte
@@ -52,22 +58,23 @@ func (img *Image) WriteTo(w io.Writer) (int64, error) {
 	binary.LittleEndian.PutUint64(hdr[16:], img.Root)
 	addrs := img.Mem.PageAddrs()
 	binary.LittleEndian.PutUint64(hdr[24:], uint64(len(addrs)))
+	// Bytes still buffered when a write or Flush failed were not written.
+	written := func() int64 { return cw.n - int64(bw.Buffered()) }
 	if _, err := cw.Write(hdr[:]); err != nil {
-		return cw.n, err
+		return written(), err
 	}
 	var pab [8]byte
 	for _, pa := range addrs {
 		binary.LittleEndian.PutUint64(pab[:], pa)
 		if _, err := cw.Write(pab[:]); err != nil {
-			return cw.n, err
+			return written(), err
 		}
 		if _, err := cw.Write(img.Mem.page(pa)[:]); err != nil {
-			return cw.n, err
+			return written(), err
 		}
 	}
 	err := bw.Flush()
-	// Bytes still buffered when Flush failed were not written.
-	return cw.n - int64(bw.Buffered()), err
+	return written(), err
 }
 
 type countWriter struct {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"reflect"
 	"runtime"
+	"syscall"
 	"testing"
 	"testing/iotest"
 )
@@ -205,4 +206,64 @@ func TestImageWriteError(t *testing.T) {
 	if err == nil || n != 5000 {
 		t.Errorf("WriteTo = %d, %v; want 5000 and an error", n, err)
 	}
+}
+
+// TestImagePageLimit: WriteTo writes an image of MaxImagePages pages, the
+// most ReadImage accepts, and refuses one page more without writing a
+// byte, so a written image always reads back. The pages share one backing
+// page, and the writer stops after the first megabyte, so the test costs
+// the page map, not 16 GiB.
+func TestImagePageLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a map of 4 Mi pages")
+	}
+	m := NewMemory()
+	shared := new(page)
+	for i := uint64(0); i < MaxImagePages; i++ {
+		m.setPage(MemoryBase+i*PageSize, shared)
+	}
+	img := &Image{Mem: m, Root: MemoryBase}
+	var head headWriter
+	n, err := img.WriteTo(&head)
+	if !errors.Is(err, io.ErrShortWrite) || n != imageHeaderSize {
+		t.Fatalf("%d pages: WriteTo = %d, %v; want the writer's error after the header", MaxImagePages, n, err)
+	}
+	if got := binary.LittleEndian.Uint64(head.b[24:]); got != MaxImagePages {
+		t.Fatalf("header page count %d, want %d", got, MaxImagePages)
+	}
+	// ReadImage takes that count: it fails on the missing pages, not on
+	// the count.
+	if _, err := ReadImage(bytes.NewReader(head.b[:])); err == nil || !bytes.Contains([]byte(err.Error()), []byte("truncated page 0 of 4194304")) {
+		t.Fatalf("ReadImage of a header of %d pages: %v, want truncated page 0", MaxImagePages, err)
+	}
+
+	m.setPage(MemoryBase+MaxImagePages*PageSize, shared)
+	var none headWriter // fails after 32 bytes, so a WriteTo that does not refuse stops early
+	n, err = img.WriteTo(&none)
+	if !errors.Is(err, ErrImageTooLarge) || !errors.Is(err, syscall.EFBIG) || n != 0 || none.n != 0 {
+		t.Fatalf("%d pages: WriteTo = %d, %v, %d bytes written; want ErrImageTooLarge and nothing written", MaxImagePages+1, n, err, none.n)
+	}
+	if want := "4194305 pages"; !bytes.Contains([]byte(err.Error()), []byte(want)) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+	// And ReadImage refuses that count.
+	binary.LittleEndian.PutUint64(head.b[24:], MaxImagePages+1)
+	if _, err := ReadImage(bytes.NewReader(head.b[:])); !errors.Is(err, ErrImageFormat) || !bytes.Contains([]byte(err.Error()), []byte("above")) {
+		t.Fatalf("ReadImage of a header of %d pages: %v", MaxImagePages+1, err)
+	}
+}
+
+// headWriter keeps the image header and fails every write after it.
+type headWriter struct {
+	b [imageHeaderSize]byte
+	n int
+}
+
+func (w *headWriter) Write(p []byte) (int, error) {
+	n := copy(w.b[w.n:], p)
+	w.n += n
+	if n < len(p) {
+		return n, io.ErrShortWrite
+	}
+	return n, nil
 }

@@ -258,22 +258,30 @@ func (w *writer) vmallocChunks(pages []uint64) uint64 {
 
 // ReadMemfd decodes and validates the struct memfd_luo_ser of handler
 // compat (MemfdV1 or MemfdV2; another compatible gives ENOENT, as a missing
-// handler does) at pa, with its folio array.
+// handler does) at pa, with its folio array, as one file's retrieve in a
+// fresh boot does: it is NewRestorer(m).ReadMemfd. To decode several files
+// of one image, use one Restorer for all, which refuses pages they share.
 //
 // It applies the kernel's rules: memfd-v2 seals outside MemfdAllSeals give
 // EOPNOTSUPP; the kho_vmalloc chunk chain must list exactly total_pages
-// pages (EINVAL); every chunk, area page and folio page is restored once,
-// so a page used twice fails (EINVAL for the area, EIO for a folio, whose
-// restore failure the kernel reports as EIO); a folio page outside memory
-// gives EIO; two folios at one index give EEXIST. The memfd-v2 flags word
-// is not read, as memfd_luo_retrieve does not read it (writers set it to
-// 0). It also requires what the kernel takes on trust: page-aligned
-// chunks and pages,
-// order at most 10, nr_folios entries fitting in the area, folio flags
-// within FolioDirty|FolioUptodate, and folio indices below the number of
-// pages of Size (EINVAL). When nr_folios is 0 the kho_vmalloc is not read,
-// as in the kernel. Allocations are bounded by the pages present.
+// pages, each in preserved memory (EINVAL); every chunk, area page and
+// folio page is restored once, so a page used twice fails (EINVAL for the
+// area, EIO for a folio, whose restore failure the kernel reports as EIO);
+// a folio page outside memory gives EIO; two folios at one index give
+// EEXIST. The memfd-v2 flags word is not read, as memfd_luo_retrieve does
+// not read it (writers set it to 0). It also requires what the kernel
+// takes on trust: page-aligned chunks and pages, order at most 10,
+// nr_folios entries fitting in the area, folio flags within
+// FolioDirty|FolioUptodate, and folio indices below the number of pages of
+// Size (EINVAL); a memfd_luo_ser or chunk outside memory gives
+// ErrBadAddress. When nr_folios is 0 the kho_vmalloc is not read, as in
+// the kernel. Allocations are bounded by the pages present.
 func ReadMemfd(m *Memory, compat string, pa uint64) (*MemfdSer, error) {
+	return NewRestorer(m).ReadMemfd(compat, pa)
+}
+
+func (r *Restorer) readMemfd(compat string, pa uint64) (*MemfdSer, error) {
+	m := r.m
 	serSize, nrOff, vmOff, ok := memfdLayout(compat)
 	if !ok {
 		return nil, decodeErr(pa, syscall.ENOENT, "no memfd handler for compatible %q", compat)
@@ -282,6 +290,7 @@ func ReadMemfd(m *Memory, compat string, pa uint64) (*MemfdSer, error) {
 		return nil, decodeErr(pa, syscall.EINVAL, "memfd_luo_ser at PA 0")
 	}
 	ser := make([]byte, serSize)
+	r.work++
 	if err := m.ReadAt(ser, pa); err != nil {
 		return nil, decodeErr(pa, ErrBadAddress, "memfd_luo_ser outside preserved memory")
 	}
@@ -298,8 +307,7 @@ func ReadMemfd(m *Memory, compat string, pa uint64) (*MemfdSer, error) {
 	}
 	var vm kvmalloc
 	vm.decode(ser[vmOff:])
-	used := make(map[uint64]struct{})
-	area, err := restoreVmalloc(m, pa+uint64(vmOff), &vm, used)
+	area, err := r.restoreVmalloc(pa+uint64(vmOff), &vm)
 	if err != nil {
 		return nil, err
 	}
@@ -311,37 +319,58 @@ func ReadMemfd(m *Memory, compat string, pa uint64) (*MemfdSer, error) {
 	seen := newIndexSet(filePages, nr)
 	ms.Folios = make([]FolioSer, nr)
 	for i := range ms.Folios {
-		off := uint64(i) * FolioSerSize
-		epa := area[off/PageSize] + off%PageSize
+		epa := folioEntryPA(area, uint64(i))
 		f := &ms.Folios[i]
 		_ = f.Decode(m.span(epa, FolioSerSize))
 		if f.PFN == 0 {
+			r.work++
 			continue // an empty slot: the kernel skips it
 		}
-		if f.Flags&^(FolioDirty|FolioUptodate) != 0 {
-			return nil, decodeErr(epa, syscall.EINVAL, "folio %d flags %#x not within %#x", i, f.Flags, FolioDirty|FolioUptodate)
-		}
+		var err error
 		fpa := f.PFN << pageShift
-		if m.page(fpa) == nil {
-			return nil, decodeErr(epa, syscall.EIO, "folio %d page %#x outside preserved memory", i, fpa)
+		if ok, present := r.claim(fpa); !ok {
+			what := "already restored"
+			if !present {
+				what = "outside preserved memory"
+			}
+			err = decodeErr(epa, syscall.EIO, "folio %d page %#x %s", i, fpa, what)
+		} else if f.Flags&^(FolioDirty|FolioUptodate) != 0 {
+			err = decodeErr(epa, syscall.EINVAL, "folio %d flags %#x not within %#x", i, f.Flags, FolioDirty|FolioUptodate)
+		} else if f.Index >= filePages {
+			err = decodeErr(epa, syscall.EINVAL, "folio %d index %d not below the %d pages of size %d", i, f.Index, filePages, ms.Size)
+		} else if !seen.add(f.Index) {
+			err = decodeErr(epa, syscall.EEXIST, "folio %d index %d used twice", i, f.Index)
 		}
-		if _, dup := used[fpa]; dup {
-			return nil, decodeErr(epa, syscall.EIO, "folio %d page %#x already restored", i, fpa)
-		}
-		used[fpa] = struct{}{}
-		if f.Index >= filePages {
-			return nil, decodeErr(epa, syscall.EINVAL, "folio %d index %d not below the %d pages of size %d", i, f.Index, filePages, ms.Size)
-		}
-		if !seen.add(f.Index) {
-			return nil, decodeErr(epa, syscall.EEXIST, "folio %d index %d used twice", i, f.Index)
+		if err != nil {
+			// put_folios: the folios after the failing one are restored
+			// and freed.
+			for j := uint64(i) + 1; j < nr; j++ {
+				var g FolioSer
+				_ = g.Decode(m.span(folioEntryPA(area, j), FolioSerSize))
+				if g.PFN != 0 {
+					r.claim(g.PFN << pageShift)
+				} else {
+					r.work++
+				}
+			}
+			return nil, err
 		}
 	}
 	return ms, nil
 }
 
+// folioEntryPA is the PA of entry i of a folio array in the pages area.
+func folioEntryPA(area []uint64, i uint64) uint64 {
+	off := i * FolioSerSize
+	return area[off/PageSize] + off%PageSize
+}
+
 // restoreVmalloc follows kho_restore_vmalloc: it walks the chunk chain of
-// vm (stored at vmPA) and returns the area's pages in order.
-func restoreVmalloc(m *Memory, vmPA uint64, vm *kvmalloc, used map[uint64]struct{}) ([]uint64, error) {
+// vm (stored at vmPA), restoring each chunk's pages and then the chunk, and
+// returns the area's pages in order. Any failure of the kernel's is EINVAL
+// in memfd_luo_retrieve.
+func (r *Restorer) restoreVmalloc(vmPA uint64, vm *kvmalloc) ([]uint64, error) {
+	m := r.m
 	if vm.order > maxVmallocOrder {
 		return nil, decodeErr(vmPA+14, syscall.EINVAL, "kho_vmalloc order %d above %d", vm.order, maxVmallocOrder)
 	}
@@ -359,11 +388,8 @@ func restoreVmalloc(m *Memory, vmPA uint64, vm *kvmalloc, used map[uint64]struct
 		if pg == nil {
 			return nil, decodeErr(chunk, ErrBadAddress, "kho_vmalloc chunk outside preserved memory")
 		}
-		if _, dup := used[chunk]; dup {
-			return nil, decodeErr(chunk, syscall.EINVAL, "kho_vmalloc chunk page already restored")
-		}
-		used[chunk] = struct{}{}
 		for i := 0; i < VmallocChunkEntries; i++ {
+			r.work++
 			epa := chunk + 8 + uint64(i)*8
 			phys := ne.Uint64(pg[8+i*8:])
 			if phys == 0 {
@@ -377,15 +403,20 @@ func restoreVmalloc(m *Memory, vmPA uint64, vm *kvmalloc, used map[uint64]struct
 			}
 			for j := uint64(0); j < contig; j++ {
 				p := phys + j*PageSize
-				if p < phys || m.page(p) == nil {
-					return nil, decodeErr(epa, ErrBadAddress, "kho_vmalloc page %#x outside preserved memory", p)
+				if p < phys {
+					return nil, decodeErr(epa, syscall.EINVAL, "kho_vmalloc page %#x outside preserved memory", p)
 				}
-				if _, dup := used[p]; dup {
+				if ok, present := r.claim(p); !ok {
+					if !present {
+						return nil, decodeErr(epa, syscall.EINVAL, "kho_vmalloc page %#x outside preserved memory", p)
+					}
 					return nil, decodeErr(epa, syscall.EINVAL, "kho_vmalloc page %#x already restored", p)
 				}
-				used[p] = struct{}{}
 				area = append(area, p)
 			}
+		}
+		if ok, _ := r.claim(chunk); !ok {
+			return nil, decodeErr(chunk, syscall.EINVAL, "kho_vmalloc chunk page already restored")
 		}
 		chunk = ne.Uint64(pg[0:])
 	}

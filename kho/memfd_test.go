@@ -289,8 +289,8 @@ func TestReadMemfdValidation(t *testing.T) {
 		{"order 11", MemfdV1, func(p *memfdParts) { ne.PutUint16(p.m.span(p.ser+38, 2), 11) }, syscall.EINVAL, "order 11 above 10"},
 		{"chunk outside", MemfdV1, func(p *memfdParts) { p.set(p.ser+24, 0x5000) }, syscall.EFAULT, "chunk outside"},
 		{"chunk not aligned", MemfdV1, func(p *memfdParts) { p.set(p.ser+24, p.chunk+8) }, syscall.EINVAL, "chunk not page aligned"},
-		{"chunk cycle", MemfdV1, func(p *memfdParts) { p.set(p.chunk, p.chunk) }, syscall.EINVAL, "chunk page already restored"},
-		{"area page outside", MemfdV1, func(p *memfdParts) { p.set(p.chunk+8, 0x5000) }, syscall.EFAULT, "kho_vmalloc page 0x5000 outside"},
+		{"chunk cycle", MemfdV1, func(p *memfdParts) { p.set(p.chunk, p.chunk) }, syscall.EINVAL, "chunks list more than 1 pages"},
+		{"area page outside", MemfdV1, func(p *memfdParts) { p.set(p.chunk+8, 0x5000) }, syscall.EINVAL, "kho_vmalloc page 0x5000 outside"},
 		{"area page is the chunk", MemfdV1, func(p *memfdParts) { p.set(p.chunk+8, p.chunk) }, syscall.EINVAL, "already restored"},
 		{"folio outside", MemfdV1, func(p *memfdParts) { p.setFolio(1, FolioSer{PFN: 5, Flags: 3, Index: 1}) }, syscall.EIO, "folio 1 page 0x5000 outside"},
 		{"folio twice", MemfdV1, func(p *memfdParts) { p.setFolio(1, FolioSer{PFN: p.pages[0] >> 12, Flags: 3, Index: 1}) }, syscall.EIO, "already restored"},
@@ -381,7 +381,7 @@ func TestVmallocChunks(t *testing.T) {
 			t.Errorf("%d pages: %d chunks, want %d", n, chunks, want)
 		}
 		vm := kvmalloc{first: first, totalPages: uint32(n), flags: VmallocAlloc}
-		got, err := restoreVmalloc(m, 0, &vm, map[uint64]struct{}{})
+		got, err := NewRestorer(m).restoreVmalloc(0, &vm)
 		if err != nil || !reflect.DeepEqual(got, pages) {
 			t.Errorf("%d pages: restore %v", n, err)
 		}
@@ -396,12 +396,12 @@ func TestVmallocOrder(t *testing.T) {
 	ne.PutUint64(m.span(chunk+8, 8), a)
 	ne.PutUint64(m.span(chunk+16, 8), b)
 	vm := kvmalloc{first: chunk, totalPages: 4, order: 1}
-	got, err := restoreVmalloc(m, 0, &vm, map[uint64]struct{}{})
+	got, err := NewRestorer(m).restoreVmalloc(0, &vm)
 	if err != nil || !reflect.DeepEqual(got, []uint64{a, a + PageSize, b, b + PageSize}) {
 		t.Errorf("order 1: %x %v", got, err)
 	}
 	vm.totalPages = 3
-	if _, err := restoreVmalloc(m, 0, &vm, map[uint64]struct{}{}); !errors.Is(err, syscall.EINVAL) {
+	if _, err := NewRestorer(m).restoreVmalloc(0, &vm); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("order 1, 3 pages: %v", err)
 	}
 }

@@ -38,6 +38,10 @@ A session without files has a row of its own with "-" in the file columns.
    "flbs": [{"name": S, "data": "0x..", "count": N}]}
 "memfd" is left out for files of other handlers; lists are never null.
 
+Memfds are decoded in order as if every file were retrieved, each preserved
+page restored once, as the next kernel does: a memfd whose pages an earlier
+file or LUO's own session blocks took is corrupt.
+
 A corrupt image fails (exit status 1) with the physical address (and file
 offset) of what is wrong and the rule it breaks.
 `
@@ -195,19 +199,24 @@ func fileOffset(m *kho.Memory, pa uint64) int64 {
 }
 
 // InspectImage decodes the LUO state of img, and the state of every memfd
-// in it.
+// in it, as the next kernel restores them when every file is retrieved in
+// order: each preserved page once (kho.Restorer), so a memfd whose pages
+// another file or LUO's session blocks already took is corrupt. Its work is
+// linear in the image's size.
 func InspectImage(img *kho.Image) (*ImageReport, error) {
 	st, err := kho.ReadLUO(img.Mem, img.Root)
 	if err != nil {
 		return nil, corrupt(img, "LUO state", err)
 	}
+	rs := kho.NewRestorer(img.Mem)
+	rs.RestoreLUO(img.Root)
 	rep := &ImageReport{LiveupdateNum: st.LiveupdateNum, Sessions: []SessionReport{}, FLBs: []FLBReport{}}
 	for _, s := range st.Sessions {
 		sr := SessionReport{Name: s.Name, Files: []FileReport{}}
 		for _, f := range s.Files {
 			fr := FileReport{Token: hex(f.Token), Handler: f.Compatible, Data: hex(f.Data)}
 			if f.Compatible == kho.MemfdV1 || f.Compatible == kho.MemfdV2 {
-				ms, err := kho.ReadMemfd(img.Mem, f.Compatible, f.Data)
+				ms, err := rs.ReadMemfd(f.Compatible, f.Data)
 				if err != nil {
 					return nil, corrupt(img, fmt.Sprintf("%s state of session %q token %s", f.Compatible, s.Name, hex(f.Token)), err)
 				}

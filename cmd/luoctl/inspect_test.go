@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,3 +116,58 @@ func TestInspectDashDash(t *testing.T) {
 		t.Errorf("inspect -- -json: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
+
+// Many file entries naming one memfd_luo_ser with a large folio array (the
+// hostile image of issue 9): the next kernel restores the array once, so
+// the second file fails on it, and inspect reports that file, without
+// decoding the array again for each entry.
+func TestInspectSharedMemfdState(t *testing.T) {
+	m := kho.NewMemory()
+	pa, err := kho.WriteMemfd(m, kho.MemfdV2, 0, 4096*kho.PageSize, 0, bytes.NewReader(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := make([]kho.FileSer, 3000)
+	for i := range files {
+		files[i] = kho.FileSer{Compatible: kho.MemfdV2, Data: pa, Token: uint64(i + 1)}
+	}
+	root, err := kho.WriteLUO(m, &kho.State{Sessions: []kho.SessionState{{Name: "s", Files: files}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = InspectImage(&kho.Image{Mem: m, Root: root})
+	if err == nil || !strings.Contains(err.Error(), `session "s" token 0x2`) || !strings.Contains(err.Error(), "already restored") {
+		t.Fatalf("inspect of 3000 files sharing one memfd state: %v, want the second file's pages already restored", err)
+	}
+}
+
+// A folio naming a page of LUO's session block: the kernel restored that
+// page when the sessions were deserialized, so the folio's restore fails
+// (EIO).
+func TestInspectFolioInSessionBlock(t *testing.T) {
+	m := kho.NewMemory()
+	pa, err := kho.WriteMemfd(m, kho.MemfdV1, 0, kho.PageSize, 0, bytes.NewReader([]byte("data")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := kho.WriteLUO(m, &kho.State{Sessions: []kho.SessionState{{Name: "s", Files: []kho.FileSer{{Compatible: kho.MemfdV1, Data: pa, Token: 1}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ls kho.LUOSer
+	buf := make([]byte, kho.LUOSerSize)
+	m.ReadAt(buf, root)
+	ls.Decode(buf)
+	// The folio array: the first vmalloc chunk's first page.
+	var w [8]byte
+	m.ReadAt(w[:], pa+24) // memfd-v1 kho_vmalloc.first
+	m.ReadAt(w[:], leUint(w[:])+8)
+	f := kho.FolioSer{PFN: ls.SessionsPA / kho.PageSize, Flags: kho.FolioDirty | kho.FolioUptodate, Index: 0}
+	m.WriteAt(f.Encode(), leUint(w[:]))
+	_, err = InspectImage(&kho.Image{Mem: m, Root: root})
+	if err == nil || !strings.Contains(err.Error(), "folio 0 page") || !strings.Contains(err.Error(), "already restored") || !strings.Contains(err.Error(), "input/output error") {
+		t.Fatalf("inspect of a folio in the session block: %v, want folio 0 already restored (EIO)", err)
+	}
+}
+
+func leUint(b []byte) uint64 { return binary.NativeEndian.Uint64(b) }

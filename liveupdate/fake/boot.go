@@ -32,6 +32,7 @@ type boot struct {
 	deserialized bool
 	deserErr     error          // why the restore failed; opens then fail with EIO
 	in           *incomingState // from the previous kernel, restored on first open
+	pages        *restoredPages // the preserved pages restored so far, once in is restored
 
 	preservedMu sync.Mutex
 	preserved   map[fileKey][]*file
@@ -60,6 +61,8 @@ type session struct {
 	mu        sync.Mutex
 	retrieved atomic.Bool // an incoming session, retrieved in this boot (read without mu, as the kernel does)
 	files     []*file     // in preservation order
+
+	fileBlocks uint64 // incoming: the first file block, restored at finish
 }
 
 func newBoot(k *Kernel) *boot {

@@ -219,5 +219,6 @@ func (b *boot) finishFiles(s *session) unix.Errno {
 		f.drop()
 	}
 	s.files = nil
+	b.restoreFileBlocks(s)
 	return 0
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/go-luo/luo/kho"
 	"github.com/go-luo/luo/liveupdate"
@@ -19,7 +20,10 @@ import (
 // package kho), and boots the next kernel from those bytes alone. The next
 // kernel restores the sessions, as incoming, on its first Open. With
 // WithImageFile the image is also written to that file, for a second stage
-// that runs as another process.
+// that runs as another process; an image of more than kho.MaxImagePages
+// pages (16 GiB), which that stage could not read, is not written: the
+// Kexec fails with an error matching kho.ErrImageTooLarge (EFBIG) and
+// every session stays as it was.
 //
 // When a file cannot be frozen, everything frozen is unfrozen, every
 // session stays as it was, and Kexec returns the error, as the kernel's
@@ -251,18 +255,52 @@ func (b *boot) restore(in *incomingState) error {
 	}
 	b.incoming.mu.Lock()
 	defer b.incoming.mu.Unlock()
-	for _, ss := range in.st.Sessions {
+	// The pages the kernel has restored once the sessions are
+	// deserialized (luo_ser, the session blocks), then, as files are
+	// retrieved and finished, theirs: each page once, across files.
+	pages := &restoredPages{r: kho.NewRestorer(in.img.Mem)}
+	fileBlocks := pages.r.RestoreLUO(in.img.Root)
+	b.pages = pages
+	for i, ss := range in.st.Sessions {
 		s := &session{name: ss.Name}
+		if i < len(fileBlocks) {
+			s.fileBlocks = fileBlocks[i]
+		}
 		for _, fs := range ss.Files {
 			h := b.k.handler(fs.Compatible)
 			if h == nil {
 				return fmt.Errorf("session %q token %#x: no handler %q: %w", ss.Name, fs.Token, fs.Compatible, unix.ENOENT)
 			}
-			s.files = append(s.files, &file{h: h, hf: HandlerFile{Token: fs.Token, FD: -1, Mem: in.img.Mem, Data: fs.Data}})
+			hf := HandlerFile{Token: fs.Token, FD: -1, Mem: in.img.Mem, Data: fs.Data}
+			if _, ok := h.(*memfdHandler); ok {
+				hf.Private = &incomingMemfd{pages: pages}
+			}
+			s.files = append(s.files, &file{h: h, hf: hf})
 		}
 		b.incoming.sessions = append(b.incoming.sessions, s)
 	}
 	return nil
+}
+
+// restoreFileBlocks restores the file blocks of the incoming session s
+// once its files are finished (kho_block_set_destroy in luo_file_finish),
+// so no later retrieve can take them. Called with s.mu held.
+func (b *boot) restoreFileBlocks(s *session) {
+	if b.pages == nil || s.fileBlocks == 0 {
+		return
+	}
+	b.pages.mu.Lock()
+	b.pages.r.RestoreBlocks(s.fileBlocks)
+	b.pages.mu.Unlock()
+	s.fileBlocks = 0
+}
+
+// restoredPages is one boot's record of the preserved pages restored so
+// far, shared by the files of every incoming session (retrieves of
+// different sessions run concurrently).
+type restoredPages struct {
+	mu sync.Mutex
+	r  *kho.Restorer
 }
 
 func writeImageFile(path string, img *kho.Image) error {
@@ -274,7 +312,7 @@ func writeImageFile(path string, img *kho.Image) error {
 	if _, err := img.WriteTo(f); err != nil {
 		f.Close()
 		os.Remove(tmp)
-		return err
+		return fmt.Errorf("writing image file %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)

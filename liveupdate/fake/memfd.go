@@ -3,6 +3,7 @@
 package fake
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -148,10 +149,28 @@ func (h *memfdHandler) Unfreeze(f *HandlerFile) {}
 // MFD_EXEC: then the host's memfd_create makes it mode 0666 with
 // F_SEAL_EXEC. Its name differs: the kernel's file has an empty name, a
 // memfd made by a process is "memfd:" at least.
+//
+// Each preserved page is restored once in a boot, across all files: a
+// memfd whose folio array or folios another file, a discarded memfd or
+// LUO's luo_ser and session blocks already took fails as
+// memfd_luo_retrieve does, with EINVAL for the folio array
+// (kho_restore_vmalloc) and EIO for a folio (kho_restore_folio); see
+// kho.Restorer. Other decoding errors give their errno (EOPNOTSUPP for
+// seals, EEXIST for an index used twice, EINVAL); state outside preserved
+// memory, which the kernel would read blindly, gives EIO.
 func (h *memfdHandler) Retrieve(f *HandlerFile) (int, error) {
-	ms, err := kho.ReadMemfd(f.Mem, h.Compatible(), f.Data)
+	var ms *kho.MemfdSer
+	var err error
+	if in, ok := f.Private.(*incomingMemfd); ok {
+		in.tried = true
+		in.pages.mu.Lock()
+		ms, err = in.pages.r.ReadMemfd(h.Compatible(), f.Data)
+		in.pages.mu.Unlock()
+	} else {
+		ms, err = kho.ReadMemfd(f.Mem, h.Compatible(), f.Data)
+	}
 	if err != nil {
-		return -1, err
+		return -1, retrieveErrno(err)
 	}
 	flags := unix.MFD_CLOEXEC
 	if h.v2() {
@@ -202,11 +221,41 @@ func fillMemfd(fd int, ms *kho.MemfdSer, mem *kho.Memory) error {
 	return nil
 }
 
+// incomingMemfd is the Private of an incoming memfd's HandlerFile.
+type incomingMemfd struct {
+	pages *restoredPages
+	tried bool // Retrieve ran (memfd_luo_finish's retrieve_status != 0)
+}
+
+// retrieveErrno is the errno of a decoding error at retrieve.
+func retrieveErrno(err error) error {
+	var de *kho.DecodeError
+	if errors.As(err, &de) {
+		var errno unix.Errno
+		if errors.Is(de.Err, kho.ErrBadAddress) || !errors.As(de.Err, &errno) {
+			return unix.EIO
+		}
+		return errno
+	}
+	return err
+}
+
 func (h *memfdHandler) CanFinish(f *HandlerFile) bool { return true }
 
-// Finish of a file never retrieved discards its pages; the image's memory
-// goes with the boot, so there is nothing to do.
-func (h *memfdHandler) Finish(f *HandlerFile) {}
+// Finish of a file whose retrieve never ran is memfd_luo_finish: it
+// restores the file's folio array, folios and memfd_luo_ser to free them,
+// so no later retrieve can take them (failures are the kernel's warnings,
+// not errors). After a retrieve, successful or not, there is nothing left
+// to do.
+func (h *memfdHandler) Finish(f *HandlerFile) {
+	in, ok := f.Private.(*incomingMemfd)
+	if !ok || in.tried {
+		return
+	}
+	in.pages.mu.Lock()
+	in.pages.r.DiscardMemfd(h.Compatible(), f.Data)
+	in.pages.mu.Unlock()
+}
 
 // fdReaderAt and fdWriterAt read and write an fd the caller keeps owning.
 type fdReaderAt int
