@@ -25,6 +25,7 @@ func preserveCases() []testCase {
 		{"memfds_accepted", preserveMemfds},
 		{"token_checked_before_fd", preserveTokenBeforeFD},
 		{"size_frozen_while_preserved", preserveSizeFrozen},
+		{"o_path_fd_EBADF", preserveOPath},
 	}
 }
 
@@ -235,4 +236,19 @@ func preserveSizeFrozen(e *env) {
 	if err := unix.Fallocate(fdOf(m), 0, 0, 300000); err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
 		e.Errorf("fallocate after the session was closed: %v", err)
 	}
+}
+
+// preserveOPath: luo_preserve_file takes the file with fget, which does
+// not return O_PATH files (fs/file.c: fget masks FMODE_PATH), so an O_PATH
+// fd of a memfd is EBADF, as a closed fd is, and uses no token.
+func preserveOPath(e *env) {
+	_, s := e.outgoing("opath")
+	m := e.memfd("reached only by path")
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fdOf(m)), unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		e.Fatalf("open the memfd O_PATH through /proc/self/fd: %v", err)
+	}
+	e.ownFD(fd)
+	e.expect(s.PreserveFD(fd, 1), unix.EBADF, "preserve an O_PATH fd of a memfd")
+	e.checkPreservable(s, fdOf(m), 1)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strconv"
 
 	"github.com/go-luo/luo/kho"
 	"golang.org/x/sys/unix"
@@ -126,7 +127,14 @@ func (h *memfdHandler) Freeze(f *HandlerFile) error {
 	if err != nil {
 		return err
 	}
-	pa, err := kho.WriteMemfd(f.Mem, h.Compatible(), uint64(pos), uint64(st.Size), p.seals, fdReaderAt(f.FD))
+	rfd, err := readable(f.FD)
+	if err != nil {
+		return err
+	}
+	if rfd != f.FD {
+		defer unix.Close(rfd)
+	}
+	pa, err := kho.WriteMemfd(f.Mem, h.Compatible(), uint64(pos), uint64(st.Size), p.seals, fdReaderAt(rfd))
 	if err != nil {
 		return err
 	}
@@ -205,6 +213,25 @@ func (h *memfdHandler) CanFinish(f *HandlerFile) bool { return true }
 // Finish of a file never retrieved discards its pages; the image's memory
 // goes with the boot, so there is nothing to do.
 func (h *memfdHandler) Finish(f *HandlerFile) {}
+
+// readable returns fd when it can be read, and otherwise (an O_WRONLY
+// open of the memfd, which preserve accepts: the kernel reads the pages
+// itself, whatever the file's mode) a new read-only fd of the same file,
+// opened through /proc/self/fd, for the caller to close.
+func readable(fd int) (int, error) {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return -1, err
+	}
+	if fl&unix.O_ACCMODE != unix.O_WRONLY {
+		return fd, nil
+	}
+	r, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("fake: read a write-only preserved memfd through /proc/self/fd: %w", err)
+	}
+	return r, nil
+}
 
 // fdReaderAt and fdWriterAt read and write an fd the caller keeps owning.
 type fdReaderAt int
