@@ -211,20 +211,22 @@ func preserveSizeFrozen(e *env) {
 	truncErr := unix.Ftruncate(fdOf(m), 4096)
 	growErr := unix.Ftruncate(fdOf(m), 65536)
 	fallocErr := unix.Fallocate(fdOf(m), 0, 0, 1<<20)
+	punchErr := unix.Fallocate(fdOf(m), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, 4096)
 	_, extendErr := m.WriteAt([]byte("past the end"), 1<<20)
 	_, inErr := m.WriteAt([]byte("within"), 100)
 	if e.f.SizeFreezeEnforced {
 		e.expect(truncErr, unix.EPERM, "shrink a preserved memfd")
 		e.expect(growErr, unix.EPERM, "grow a preserved memfd")
 		e.expect(fallocErr, unix.EPERM, "fallocate past the end of a preserved memfd")
+		e.expect(punchErr, unix.EPERM, "punch a hole in a preserved memfd (FALLOC_FL_KEEP_SIZE)")
 		e.expect(extendErr, unix.EPERM, "write past the end of a preserved memfd")
 		e.expect(inErr, 0, "write within a preserved memfd")
-		if got := e.contents(m); len(got) != 8192 {
-			e.Errorf("preserved memfd is %d bytes, want 8192 (size frozen)", len(got))
+		if got := e.contents(m); got != strings.Repeat("z", 100)+"within"+strings.Repeat("z", 8192-106) {
+			e.Errorf("preserved memfd holds %d bytes, want the 8192 it had, with only the write within (size and pages frozen)", len(got))
 		}
 	} else {
-		e.Logf("target %q does not freeze preserved memfds (Features.SizeFreezeEnforced false): shrink: %v, grow: %v, fallocate: %v, write past the end: %v, write within: %v",
-			e.tgt.Name, truncErr, growErr, fallocErr, extendErr, inErr)
+		e.Logf("target %q does not freeze preserved memfds (Features.SizeFreezeEnforced false): shrink: %v, grow: %v, fallocate: %v, punch a hole: %v, write past the end: %v, write within: %v",
+			e.tgt.Name, truncErr, growErr, fallocErr, punchErr, extendErr, inErr)
 	}
 	e.mustExpect(s.Close(), 0, "close the session")
 	e.eventually("ftruncate of the memfd after its session was closed", func() error {

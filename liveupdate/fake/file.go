@@ -33,8 +33,12 @@ func keyOf(fd int) (fileKey, error) {
 	return fileKey{uint64(st.Dev), st.Ino}, nil
 }
 
-// drop releases the fake's reference to the file.
+// drop releases the fake's reference to the file, and what its handler
+// holds for it beyond the fd (the memfd handler's pinned mapping).
 func (f *file) drop() {
+	if r, ok := f.hf.Private.(interface{ release() }); ok {
+		r.release()
+	}
 	if f.hf.FD >= 0 {
 		unix.Close(f.hf.FD)
 		f.hf.FD = -1

@@ -26,9 +26,12 @@ import (
 // session is closed. A process cannot make a file refuse that and allow it
 // again later (seals are for good), so the fake checks instead: when the
 // size has changed at the live update, the kexec fails with a
-// FrozenSizeError (matching EPERM) that names the file, telling the test
-// that its agent did what the kernel would have refused. The contents are
-// read at the live update, as the pinned pages are.
+// FrozenSizeError, and when pages were released (a punched hole, a
+// truncate grown or rewritten back to the same size) with a
+// FrozenPagesError, both matching EPERM and naming the file, telling the
+// test that its agent did what the kernel would have refused (frozen.go
+// says what is caught and what is not). The contents are read at the live
+// update, as the pinned pages are.
 type memfdHandler struct {
 	compat string // kho.MemfdV1 or kho.MemfdV2
 }
@@ -65,9 +68,14 @@ func (h *memfdHandler) SameFile(a, b int) bool {
 const kcmpFile = 0 // KCMP_FILE
 
 type memfdPrivate struct {
-	size  int64  // at preserve: the size the kernel would freeze
-	seals uint32 // memfd-v2: at preserve
+	size   int64  // at preserve: the size the kernel would freeze
+	seals  uint32 // memfd-v2: at preserve
+	blocks int64  // st_blocks once the pages are pinned: only a release lowers it
+	pin    *witness
 }
+
+// release unmaps the witness; file.drop calls it.
+func (p *memfdPrivate) release() { p.pin.release() }
 
 func (h *memfdHandler) Preserve(f *HandlerFile) error {
 	var st unix.Stat_t
@@ -90,11 +98,22 @@ func (h *memfdHandler) Preserve(f *HandlerFile) error {
 			return unix.EFBIG
 		}
 	}
+	p.pin = pinPages(f.FD, st.Size)
+	if err := unix.Fstat(f.FD, &st); err != nil {
+		p.pin.release()
+		return err
+	}
+	p.blocks = st.Blocks
 	f.Private = p
 	return nil
 }
 
-func (h *memfdHandler) Unpreserve(f *HandlerFile) {}
+// Unpreserve unpins the pages, as memfd_luo_unpreserve does.
+func (h *memfdHandler) Unpreserve(f *HandlerFile) {
+	if p, ok := f.Private.(*memfdPrivate); ok {
+		p.release()
+	}
+}
 
 // FrozenSizeError reports a preserved memfd whose size changed before the
 // live update, which the kernel would have refused with EPERM.
@@ -122,6 +141,12 @@ func (h *memfdHandler) Freeze(f *HandlerFile) error {
 	p := f.Private.(*memfdPrivate)
 	if st.Size != p.size {
 		return &FrozenSizeError{Token: f.Token, Preserved: p.size, Now: st.Size}
+	}
+	if off, _ := p.pin.released(); off >= 0 {
+		return &FrozenPagesError{Token: f.Token, Offset: off}
+	}
+	if st.Blocks < p.blocks {
+		return &FrozenPagesError{Token: f.Token, Offset: -1}
 	}
 	pos, err := unix.Seek(f.FD, 0, 1)
 	if err != nil {
