@@ -34,10 +34,15 @@ import (
 // until Reboot every Open and Kexec fails with that *PanicError, as
 // nothing runs on a machine whose kernel panicked. With WithImageFile the
 // image has been written, so a second stage's New fails the same way.
+//
+// After Close, Kexec fails with ErrKernelClosed.
 func (k *Kernel) Kexec() error {
 	k.reap()
 	k.bootMu.Lock()
 	defer k.bootMu.Unlock()
+	if k.isClosed() {
+		return &liveupdate.Error{Op: "kexec", Err: ErrKernelClosed}
+	}
 	b := k.cur
 	if b.down != nil {
 		return &liveupdate.Error{Op: "kexec", Err: b.down}
@@ -74,11 +79,15 @@ func (k *Kernel) Kexec() error {
 // boots has no incoming sessions and live-update number 0. A machine that
 // did not come up from a Kexec (a PanicError) runs again after it. With
 // WithImageFile the image file is removed, as preserved memory does not
-// survive a cold boot; Reboot fails only if that removal does.
+// survive a cold boot; Reboot fails only if that removal does, or with
+// ErrKernelClosed after Close.
 func (k *Kernel) Reboot() error {
 	k.reap()
 	k.bootMu.Lock()
 	defer k.bootMu.Unlock()
+	if k.isClosed() {
+		return &liveupdate.Error{Op: "reboot", Err: ErrKernelClosed}
+	}
 	b := k.cur
 	b.serialize.Lock() // requests in flight finish first
 	k.cur = newBoot(k)
