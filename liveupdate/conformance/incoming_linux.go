@@ -245,7 +245,7 @@ func retrieveSticky(e *env) {
 		e.mustExpect(s.PreserveFD(fdOf(e.memfd("broken")), 1), 0, "preserve token 1")
 		e.mustExpect(s.PreserveFD(fdOf(e.memfd("fine")), 2), 0, "preserve token 2")
 	}, func(d *liveupdate.Device) {
-		e.tgt.FailRetrieve(name, 1, errno)
+		e.mustExpect(e.tgt.FailRetrieve(name, 1, errno), 0, "arm the retrieve fault")
 		in := e.retrieve(d, name)
 		attempts := 1
 		if e.f.StickyRetrieveErrors {
