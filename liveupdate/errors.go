@@ -22,6 +22,12 @@ var ErrInvalidName = errors.New("invalid session name")
 // ErrNotSession reports a file descriptor that is not a LUO session.
 var ErrNotSession = errors.New("not a LUO session")
 
+// ErrNotDevice reports a file descriptor given to NewDevice that is not a
+// LUO device: neither the kernel's (a misc character device) nor a fake
+// kernel's. Errors that match it also match syscall.ENOTTY, the kernel's
+// answer to a LUO request on another file.
+var ErrNotDevice = errors.New("not a LUO device")
+
 // ErrClosed reports a call on a Device or Session after Close. It matches
 // os.ErrClosed (fs.ErrClosed), and only that: other errors with the same
 // text do not match.
@@ -39,7 +45,7 @@ func (errClosed) Is(target error) bool { return target == fs.ErrClosed }
 // this package's sentinels), and, for the mistakes users make most, says
 // what to do. errors.Is(err, unix.EEXIST) and similar tests see through it.
 type Error struct {
-	Op       string // "open", "create session", "retrieve session", "preserve", "retrieve", "finish", "get name", "close"
+	Op       string // "open", "create session", "retrieve session", "preserve", "retrieve", "finish", "get name", "close", "wrap session fd", "wrap device fd"
 	Path     string // the device path, for Op "open"
 	Session  string // the session's name, when known
 	Token    uint64 // the file's token, when HasToken
@@ -148,6 +154,7 @@ const (
 	opGetName         = "get name"
 	opClose           = "close"
 	opWrap            = "wrap session fd"
+	opWrapDevice      = "wrap device fd"
 )
 
 // hint says, for the errnos users meet most, what the kernel meant and what
