@@ -89,5 +89,7 @@
 // both generations are in the luo-v5 layout (Linux 6.19 wrote an FDT,
 // compatible "luo-v1", on which Linux 7.2 panics).
 //
-// The package needs Linux; elsewhere New returns liveupdate.ErrNotSupported.
+// The package needs Linux. Elsewhere it declares every name it has on
+// Linux, so that tests using it compile everywhere; New and every Kernel
+// method return liveupdate.ErrNotSupported there.
 package fake

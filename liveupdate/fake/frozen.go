@@ -4,7 +4,6 @@ package fake
 
 import (
 	"encoding/binary"
-	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -50,29 +49,6 @@ const witnessMax = 64 << 20
 const maxWitnesses = 4096
 
 var witnesses atomic.Int64
-
-// FrozenPagesError reports a preserved memfd whose pages were released
-// while it was preserved (a hole punched, or a truncate undone by growing
-// or rewriting it to the same size), which the kernel would have refused
-// with EPERM.
-type FrozenPagesError struct {
-	Token uint64
-	// Offset is the byte offset of the first page found released, or -1
-	// when only the file's block count shows that some were.
-	Offset int64
-}
-
-// Error names the file, the page and what the kernel does.
-func (e *FrozenPagesError) Error() string {
-	where := "some of its pages were"
-	if e.Offset >= 0 {
-		where = fmt.Sprintf("its page at offset %d was", e.Offset)
-	}
-	return fmt.Sprintf("fake: memfd preserved as token %#x: %s released while preserved (fallocate PUNCH_HOLE, or ftruncate then the same size again); the kernel refuses ftruncate and fallocate on a preserved memfd (EPERM) and keeps the old contents", e.Token, where)
-}
-
-// Unwrap returns EPERM, the kernel's answer to the change.
-func (e *FrozenPagesError) Unwrap() error { return unix.EPERM }
 
 // witness is the fake's locked mapping of a preserved memfd.
 type witness struct {

@@ -94,17 +94,6 @@ func newKernel(cfg config, img *kho.Image) (*Kernel, error) {
 	return k, nil
 }
 
-// ErrKernelClosed is the error of Open, Kexec, Reboot and a second Close
-// after Kernel.Close. It matches liveupdate.ErrClosed (and so
-// os.ErrClosed).
-var ErrKernelClosed error = kernelClosed{}
-
-type kernelClosed struct{}
-
-func (kernelClosed) Error() string { return "fake: the kernel was closed (Kernel.Close)" }
-
-func (kernelClosed) Unwrap() error { return liveupdate.ErrClosed }
-
 // isClosed tells whether Close has begun.
 func (k *Kernel) isClosed() bool {
 	k.objsMu.Lock()

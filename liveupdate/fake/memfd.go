@@ -115,22 +115,6 @@ func (h *memfdHandler) Unpreserve(f *HandlerFile) {
 	}
 }
 
-// FrozenSizeError reports a preserved memfd whose size changed before the
-// live update, which the kernel would have refused with EPERM.
-type FrozenSizeError struct {
-	Token     uint64
-	Preserved int64 // size when preserved
-	Now       int64 // size at the live update
-}
-
-// Error names the file, both sizes and what the kernel does.
-func (e *FrozenSizeError) Error() string {
-	return fmt.Sprintf("fake: memfd preserved as token %#x changed size from %d to %d while preserved; the kernel refuses ftruncate, writes past the end and fallocate on a preserved memfd (EPERM)", e.Token, e.Preserved, e.Now)
-}
-
-// Unwrap returns EPERM, the kernel's answer to the change.
-func (e *FrozenSizeError) Unwrap() error { return unix.EPERM }
-
 // Freeze writes the memfd into the image: its position, size and every
 // page (the kernel pins them all, so holes come back as zeroed pages).
 func (h *memfdHandler) Freeze(f *HandlerFile) error {
