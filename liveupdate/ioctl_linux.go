@@ -5,7 +5,6 @@ package liveupdate
 import (
 	"os"
 	"strconv"
-	"strings"
 	"unsafe"
 
 	"github.com/go-luo/luo/internal/fakewire"
@@ -77,7 +76,7 @@ func sysClassify(fd int) (b backend, name string, err error) {
 		}
 		return 0, "", err
 	}
-	name, ok := strings.CutPrefix(link, kernelSessionLink)
+	name, ok := sessionNameFromLink(link)
 	if !ok {
 		return 0, "", &notSessionError{link}
 	}
@@ -125,10 +124,6 @@ func (e *notDeviceError) Error() string { return ErrNotDevice.Error() + " (it is
 func (e *notDeviceError) Is(target error) bool {
 	return target == ErrNotDevice || target == unix.ENOTTY
 }
-
-// kernelSessionLink starts the /proc/self/fd link of a kernel session fd:
-// an anonymous inode named "[luo_session] NAME".
-const kernelSessionLink = "anon_inode:[luo_session] "
 
 type notSessionError struct{ link string }
 
