@@ -45,12 +45,18 @@ func Open(path string) (*Device, error) {
 // NewDevice wraps a device file descriptor this process did not open
 // itself, such as /dev/liveupdate inherited from a service manager, or the
 // user's end of a fake kernel's device. It duplicates fd (close-on-exec): fd
-// stays the caller's.
+// stays the caller's. It fails with an error matching ErrNotDevice, and
+// sends nothing, when fd is neither the kernel's device (a misc character
+// device) nor a fake kernel's (a socket bound to a fake device's address),
+// such as another socket a service manager passed.
 func NewDevice(fd int) (*Device, error) {
-	b := sysDeviceBackend(fd)
+	b, err := sysDeviceBackend(fd)
+	if err != nil {
+		return nil, &Error{Op: opWrapDevice, Err: err}
+	}
 	dup, err := sysDup(fd)
 	if err != nil {
-		return nil, &Error{Op: opWrap, Err: err}
+		return nil, &Error{Op: opWrapDevice, Err: err}
 	}
 	return newDevice(dup, b, "fd "+strconv.Itoa(fd)), nil
 }

@@ -2,6 +2,7 @@ package liveupdate
 
 import (
 	"errors"
+	"io/fs"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,25 +22,30 @@ var ErrInvalidName = errors.New("invalid session name")
 // ErrNotSession reports a file descriptor that is not a LUO session.
 var ErrNotSession = errors.New("not a LUO session")
 
+// ErrNotDevice reports a file descriptor given to NewDevice that is not a
+// LUO device: neither the kernel's (a misc character device) nor a fake
+// kernel's. Errors that match it also match syscall.ENOTTY, the kernel's
+// answer to a LUO request on another file.
+var ErrNotDevice = errors.New("not a LUO device")
+
 // ErrClosed reports a call on a Device or Session after Close. It matches
-// os.ErrClosed.
-var ErrClosed = errClosed{}
+// os.ErrClosed (fs.ErrClosed), and only that: other errors with the same
+// text do not match.
+var ErrClosed error = errClosed{}
 
 type errClosed struct{}
 
 func (errClosed) Error() string { return "file already closed" }
 
-// Is makes ErrClosed match os.ErrClosed (fs.ErrClosed).
-func (errClosed) Is(target error) bool {
-	return target != nil && target.Error() == "file already closed"
-}
+// Is makes ErrClosed match fs.ErrClosed, which os.ErrClosed is.
+func (errClosed) Is(target error) bool { return target == fs.ErrClosed }
 
 // Error is the error of every failed call. It names the operation and what
 // it acted on, wraps the cause (a syscall.Errno from the kernel, or one of
 // this package's sentinels), and, for the mistakes users make most, says
 // what to do. errors.Is(err, unix.EEXIST) and similar tests see through it.
 type Error struct {
-	Op       string // "open", "create session", "retrieve session", "preserve", "retrieve", "finish", "get name", "close"
+	Op       string // "open", "create session", "retrieve session", "preserve", "retrieve", "finish", "get name", "close", "wrap session fd", "wrap device fd"
 	Path     string // the device path, for Op "open"
 	Session  string // the session's name, when known
 	Token    uint64 // the file's token, when HasToken
@@ -99,7 +105,10 @@ func (e *Error) Unwrap() error { return e.Err }
 // Sentinels for the cases agents branch on. Each matches an *Error of its
 // operation whose errno is the kernel's answer for that case, so a test of
 // the errno sees the same errors (errors.Is(err, unix.EBUSY) is true
-// wherever errors.Is(err, ErrDeviceBusy) is). For the errnos that carry
+// wherever errors.Is(err, ErrDeviceBusy) is). They match only an errno the
+// kernel (or a fake kernel) returned: a refusal before the request is
+// sent, such as an invalid name (which matches EINVAL and ErrInvalidName),
+// matches none of them. For the errnos that carry
 // one meaning, use the os sentinels: errors.Is(err, os.ErrExist) for EEXIST,
 // errors.Is(err, os.ErrNotExist) for ENOENT.
 var (
@@ -127,7 +136,11 @@ func (e *Error) Is(target error) bool {
 	default:
 		return false
 	}
-	return e.Op == want && errors.Is(e.Err, errno)
+	// errors.As finds only a syscall.Errno in the chain, the kernel's
+	// answer; the errors of refusals made before the request (nameError,
+	// badFDError) match their errno with Is and hold none.
+	var got syscall.Errno
+	return e.Op == want && errors.As(e.Err, &got) && got == errno
 }
 
 // Operation names used in Error.Op.
@@ -141,6 +154,7 @@ const (
 	opGetName         = "get name"
 	opClose           = "close"
 	opWrap            = "wrap session fd"
+	opWrapDevice      = "wrap device fd"
 )
 
 // hint says, for the errnos users meet most, what the kernel meant and what

@@ -5,7 +5,6 @@ package liveupdate
 import (
 	"os"
 	"strconv"
-	"strings"
 	"unsafe"
 
 	"github.com/go-luo/luo/internal/fakewire"
@@ -77,7 +76,7 @@ func sysClassify(fd int) (b backend, name string, err error) {
 		}
 		return 0, "", err
 	}
-	name, ok := strings.CutPrefix(link, kernelSessionLink)
+	name, ok := sessionNameFromLink(link)
 	if !ok {
 		return 0, "", &notSessionError{link}
 	}
@@ -85,18 +84,46 @@ func sysClassify(fd int) (b backend, name string, err error) {
 }
 
 // sysDeviceBackend tells a fake kernel's device from the kernel's: the
-// kernel's is a character device, a fake's a socket (bound to a fake's
-// address, or connected to a fake's Listen socket).
-func sysDeviceBackend(fd int) backend {
-	if _, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err == nil {
-		return backendFake
+// kernel's is a misc character device (kernel/liveupdate/luo_core.c
+// registers "liveupdate" with MISC_DYNAMIC_MINOR, so major 10), a fake's a
+// socket bound to a fake device's address (a socket pair's user end, or a
+// connection fakewire.Dial made to a fake's Listen socket). Anything else,
+// another socket above all, is refused before any request is written to
+// it.
+func sysDeviceBackend(fd int) (backend, error) {
+	if a, ok := fakewire.Peer(fd); ok {
+		if a.Session {
+			return 0, &notDeviceError{"a fake kernel's session fd"}
+		}
+		return backendFake, nil
 	}
-	return backendKernel
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, err
+	}
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(st.Rdev) == miscMajor:
+		return backendKernel, nil
+	case st.Mode&unix.S_IFMT == unix.S_IFSOCK:
+		return 0, &notDeviceError{"a socket that is not a fake kernel's device"}
+	case st.Mode&unix.S_IFMT == unix.S_IFCHR:
+		return 0, &notDeviceError{"character device " + strconv.Itoa(int(unix.Major(st.Rdev))) + ":" + strconv.Itoa(int(unix.Minor(st.Rdev))) + ", not a misc device"}
+	}
+	return 0, &notDeviceError{"not a character device"}
 }
 
-// kernelSessionLink starts the /proc/self/fd link of a kernel session fd:
-// an anonymous inode named "[luo_session] NAME".
-const kernelSessionLink = "anon_inode:[luo_session] "
+// miscMajor is MISC_MAJOR (include/uapi/linux/major.h).
+const miscMajor = 10
+
+type notDeviceError struct{ what string }
+
+func (e *notDeviceError) Error() string { return ErrNotDevice.Error() + " (it is " + e.what + ")" }
+
+// Is makes a notDeviceError match ErrNotDevice and ENOTTY, the kernel's
+// answer to a LUO ioctl on any other file.
+func (e *notDeviceError) Is(target error) bool {
+	return target == ErrNotDevice || target == unix.ENOTTY
+}
 
 type notSessionError struct{ link string }
 

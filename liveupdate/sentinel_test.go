@@ -4,7 +4,9 @@ package liveupdate_test
 
 import (
 	"errors"
+	"io/fs"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/go-luo/luo/liveupdate"
@@ -62,5 +64,61 @@ func TestSentinels(t *testing.T) {
 	_, err = d.RetrieveSession("one")
 	if !errors.Is(err, liveupdate.ErrAlreadyRetrieved) || !errors.Is(err, unix.EINVAL) {
 		t.Errorf("second retrieve: %v", err)
+	}
+}
+
+// A name refused before the request is sent matches EINVAL and
+// ErrInvalidName, not ErrAlreadyRetrieved: that sentinel is the kernel's
+// answer to a second retrieve only.
+func TestSentinelsNotForRefusalsBeforeTheKernel(t *testing.T) {
+	k, err := fake.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	d, err := k.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, name := range []string{"", strings.Repeat("n", liveupdate.MaxNameLen+1), "nul\x00inside"} {
+		_, err := d.RetrieveSession(name)
+		if !errors.Is(err, liveupdate.ErrInvalidName) || !errors.Is(err, unix.EINVAL) {
+			t.Errorf("RetrieveSession(%q): %v, want ErrInvalidName and EINVAL", name, err)
+		}
+		if errors.Is(err, liveupdate.ErrAlreadyRetrieved) {
+			t.Errorf("RetrieveSession(%q): %v matches ErrAlreadyRetrieved", name, err)
+		}
+	}
+	s, err := d.CreateSession("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.PreserveFD(-1, 1); errors.Is(err, liveupdate.ErrAlreadyPreserved) || !errors.Is(err, unix.EBADF) {
+		t.Errorf("PreserveFD(-1): %v", err)
+	}
+}
+
+// ErrClosed matches os.ErrClosed by identity, not any error of that text.
+func TestErrClosedIdentity(t *testing.T) {
+	if !errors.Is(liveupdate.ErrClosed, os.ErrClosed) || !errors.Is(liveupdate.ErrClosed, fs.ErrClosed) {
+		t.Error("ErrClosed does not match os.ErrClosed")
+	}
+	if errors.Is(liveupdate.ErrClosed, errors.New("file already closed")) {
+		t.Error("ErrClosed matches another error with the same text")
+	}
+	k, err := fake.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	d, err := k.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if err := d.Close(); !errors.Is(err, liveupdate.ErrClosed) || !errors.Is(err, os.ErrClosed) {
+		t.Errorf("second Close: %v, want ErrClosed", err)
 	}
 }

@@ -142,8 +142,8 @@ func (s *Session) Finish() error {
 
 // Name asks the kernel for the session's name. Kernels that predate
 // LIVEUPDATE_SESSION_GET_NAME answer EINVAL; then Name reads the name from
-// the fd's /proc/self/fd link ("anon_inode:[luo_session] NAME"), which a
-// kernel may truncate.
+// the fd's /proc/self/fd link ("anon_inode:[luo_session] NAME"), which
+// holds the whole name.
 func (s *Session) Name() (string, error) {
 	a := GetNameArgs{Size: SizeofGetName}
 	err := s.ioctl(CmdGetName, unsafe.Pointer(&a), SizeofGetName)

@@ -3,6 +3,7 @@
 package fakewire
 
 import (
+	"crypto/rand"
 	"errors"
 
 	"golang.org/x/sys/unix"
@@ -190,11 +191,16 @@ func closeAll(fds []int) {
 
 // Dial connects to a fake kernel's device socket at path (see
 // fake.Kernel.Listen) and returns the connected fd, the user's end of a
-// fake device. The fake kernel answers the connection with the open's
+// fake device, bound (as a socket pair's user end is) to a fake device's
+// abstract address, so that Peer recognises it wherever it is passed. The fake kernel answers the connection with the open's
 // errno: EBUSY while another opener holds the device.
 func Dial(path string) (int, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		return -1, err
+	}
+	if err := bindDevice(fd); err != nil {
+		unix.Close(fd)
 		return -1, err
 	}
 	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
@@ -216,4 +222,26 @@ func Dial(path string) (int, error) {
 		return -1, err
 	}
 	return fd, nil
+}
+
+// bindDevice binds fd, an unbound AF_UNIX socket, to a fresh fake
+// device address (a random id; another id when that one is taken).
+func bindDevice(fd int) error {
+	var err error
+	for range 8 {
+		a := Addr{ID: randomID()}
+		err = unix.Bind(fd, &unix.SockaddrUnix{Name: "@" + a.String()})
+		if err != unix.EADDRINUSE {
+			return err
+		}
+	}
+	return err
+}
+
+// randomID returns an object id from crypto/rand (whose Read does not
+// fail: Go 1.24 and later).
+func randomID() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return native.Uint64(b[:])
 }

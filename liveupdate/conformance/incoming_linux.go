@@ -5,6 +5,7 @@ package conformance
 import (
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"syscall"
 
 	"github.com/go-luo/luo/liveupdate"
@@ -22,6 +23,7 @@ func retrieveFDCases() []testCase {
 		{"second_retrieve_new_fd_same_file", retrieveTwice},
 		{"retrieved_file_is_read_write", retrieveReadWrite},
 		{"failed_retrieve_fails_the_same_way_again", retrieveSticky},
+		{"write_only_reopen_preserved_and_carried", retrieveWriteOnly},
 	}
 }
 
@@ -84,6 +86,34 @@ func retrieveClosedMemfd(e *env) {
 		if e.expect(err, 0, "retrieve") {
 			e.own(f)
 			if got := e.contents(f); got != "only the session holds me" {
+				e.Errorf("retrieved %q", got)
+			}
+		}
+		e.expect(in.Finish(), 0, "finish")
+	})
+}
+
+// retrieveWriteOnly: the memfd handler reads the pages itself, so an
+// O_WRONLY open of a memfd is preserved and carried like any other; the
+// retrieved file is O_RDWR (memfd_luo_retrieve makes a new file).
+func retrieveWriteOnly(e *env) {
+	name := e.name("wronly")
+	e.stages(func(d *liveupdate.Device) {
+		s := e.create(d, name)
+		m := e.memfd("written through a write-only fd")
+		fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fdOf(m)), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			e.Fatalf("reopen the memfd O_WRONLY through /proc/self/fd: %v", err)
+		}
+		e.ownFD(fd)
+		e.mustExpect(m.Close(), 0, "close the read-write memfd")
+		e.mustExpect(s.PreserveFD(fd, 7), 0, "preserve the write-only fd")
+	}, func(d *liveupdate.Device) {
+		in := e.retrieve(d, name)
+		f, err := in.Retrieve(7)
+		if e.expect(err, 0, "retrieve") {
+			e.own(f)
+			if got := e.contents(f); got != "written through a write-only fd" {
 				e.Errorf("retrieved %q", got)
 			}
 		}
@@ -215,7 +245,7 @@ func retrieveSticky(e *env) {
 		e.mustExpect(s.PreserveFD(fdOf(e.memfd("broken")), 1), 0, "preserve token 1")
 		e.mustExpect(s.PreserveFD(fdOf(e.memfd("fine")), 2), 0, "preserve token 2")
 	}, func(d *liveupdate.Device) {
-		e.tgt.FailRetrieve(name, 1, errno)
+		e.mustExpect(e.tgt.FailRetrieve(name, 1, errno), 0, "arm the retrieve fault")
 		in := e.retrieve(d, name)
 		attempts := 1
 		if e.f.StickyRetrieveErrors {

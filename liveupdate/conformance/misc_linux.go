@@ -4,6 +4,9 @@ package conformance
 
 import (
 	"errors"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/go-luo/luo/liveupdate"
 	"golang.org/x/sys/unix"
@@ -96,6 +99,7 @@ func fdCases() []testCase {
 		{"is_session", fdsIsSession},
 		{"new_session_wraps_fd", fdsNewSession},
 		{"new_session_rejects_other_fds", fdsNewSessionRejects},
+		{"proc_link_holds_whole_name", fdsProcLink},
 	}
 }
 
@@ -287,4 +291,33 @@ func socketInFlight(e *env) {
 	e.track(w)
 	e.expect(w.PreserveFD(fdOf(e.memfd("z")), 1), unix.EEXIST, "the token preserved before the trip")
 	e.expect(w.PreserveFD(fdOf(e.memfd("z")), 2), 0, "preserve after the trip")
+}
+
+// fdsProcLink: a session fd's /proc/self/fd link is "anon_inode:" then
+// the file name luo_session_getfile gives, "[luo_session] NAME", whole:
+// spaces kept, 63 bytes not cut. NewSession reads the name from it.
+func fdsProcLink(e *env) {
+	d := e.open()
+	base := e.name("link with  spaces ")
+	full := base + strings.Repeat("z", liveupdate.MaxNameLen-len(base))
+	for _, name := range []string{base, full} {
+		s := e.create(d, name)
+		link, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(s.Fd()))
+		if err != nil {
+			e.Fatalf("readlink: %v", err)
+		}
+		if !strings.HasPrefix(link, "anon_inode:") {
+			e.Skip("the target's session fds are not anonymous inodes (a fake kernel's are sockets, named by their bound address): " + link)
+		}
+		if want := "anon_inode:[luo_session] " + name; link != want {
+			e.Errorf("session fd's link is %q, want %q", link, want)
+		}
+		w, err := liveupdate.NewSession(s.Fd())
+		if e.expect(err, 0, "NewSession") {
+			e.track(w)
+			if want := "luo session " + strconv.Quote(name); w.String() != want {
+				e.Errorf("NewSession read the name as %s, want %s", w.String(), want)
+			}
+		}
+	}
 }

@@ -22,6 +22,7 @@ var stagePlan = map[string]int{
 	"retrieve_fd/second_retrieve_new_fd_same_file":         2,
 	"retrieve_fd/retrieved_file_is_read_write":             2,
 	"retrieve_fd/failed_retrieve_fails_the_same_way_again": 2,
+	"retrieve_fd/write_only_reopen_preserved_and_carried":  2,
 
 	"finish/destroys_unretrieved_files_and_repeats": 2,
 	"finish/reserved":                             2,

@@ -25,6 +25,7 @@ func preserveCases() []testCase {
 		{"memfds_accepted", preserveMemfds},
 		{"token_checked_before_fd", preserveTokenBeforeFD},
 		{"size_frozen_while_preserved", preserveSizeFrozen},
+		{"o_path_fd_EBADF", preserveOPath},
 	}
 }
 
@@ -210,20 +211,22 @@ func preserveSizeFrozen(e *env) {
 	truncErr := unix.Ftruncate(fdOf(m), 4096)
 	growErr := unix.Ftruncate(fdOf(m), 65536)
 	fallocErr := unix.Fallocate(fdOf(m), 0, 0, 1<<20)
+	punchErr := unix.Fallocate(fdOf(m), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, 4096)
 	_, extendErr := m.WriteAt([]byte("past the end"), 1<<20)
 	_, inErr := m.WriteAt([]byte("within"), 100)
 	if e.f.SizeFreezeEnforced {
 		e.expect(truncErr, unix.EPERM, "shrink a preserved memfd")
 		e.expect(growErr, unix.EPERM, "grow a preserved memfd")
 		e.expect(fallocErr, unix.EPERM, "fallocate past the end of a preserved memfd")
+		e.expect(punchErr, unix.EPERM, "punch a hole in a preserved memfd (FALLOC_FL_KEEP_SIZE)")
 		e.expect(extendErr, unix.EPERM, "write past the end of a preserved memfd")
 		e.expect(inErr, 0, "write within a preserved memfd")
-		if got := e.contents(m); len(got) != 8192 {
-			e.Errorf("preserved memfd is %d bytes, want 8192 (size frozen)", len(got))
+		if got := e.contents(m); got != strings.Repeat("z", 100)+"within"+strings.Repeat("z", 8192-106) {
+			e.Errorf("preserved memfd holds %d bytes, want the 8192 it had, with only the write within (size and pages frozen)", len(got))
 		}
 	} else {
-		e.Logf("target %q does not freeze preserved memfds (Features.SizeFreezeEnforced false): shrink: %v, grow: %v, fallocate: %v, write past the end: %v, write within: %v",
-			e.tgt.Name, truncErr, growErr, fallocErr, extendErr, inErr)
+		e.Logf("target %q does not freeze preserved memfds (Features.SizeFreezeEnforced false): shrink: %v, grow: %v, fallocate: %v, punch a hole: %v, write past the end: %v, write within: %v",
+			e.tgt.Name, truncErr, growErr, fallocErr, punchErr, extendErr, inErr)
 	}
 	e.mustExpect(s.Close(), 0, "close the session")
 	e.eventually("ftruncate of the memfd after its session was closed", func() error {
@@ -235,4 +238,19 @@ func preserveSizeFrozen(e *env) {
 	if err := unix.Fallocate(fdOf(m), 0, 0, 300000); err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
 		e.Errorf("fallocate after the session was closed: %v", err)
 	}
+}
+
+// preserveOPath: luo_preserve_file takes the file with fget, which does
+// not return O_PATH files (fs/file.c: fget masks FMODE_PATH), so an O_PATH
+// fd of a memfd is EBADF, as a closed fd is, and uses no token.
+func preserveOPath(e *env) {
+	_, s := e.outgoing("opath")
+	m := e.memfd("reached only by path")
+	fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fdOf(m)), unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		e.Fatalf("open the memfd O_PATH through /proc/self/fd: %v", err)
+	}
+	e.ownFD(fd)
+	e.expect(s.PreserveFD(fd, 1), unix.EBADF, "preserve an O_PATH fd of a memfd")
+	e.checkPreservable(s, fdOf(m), 1)
 }

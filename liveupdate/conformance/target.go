@@ -49,8 +49,9 @@ type Target struct {
 	// Run calls it after a Kexec (in a split run: in the boot that
 	// retrieves), before retrieving, and checks that the failure is
 	// reported and, with Features.StickyRetrieveErrors, that it repeats;
-	// without the hook that case skips.
-	FailRetrieve func(session string, token uint64, errno syscall.Errno)
+	// without the hook that case skips. An error (an errno the target
+	// cannot inject) fails the case.
+	FailRetrieve func(session string, token uint64, errno syscall.Errno) error
 }
 
 // Features describes where a target's behaviour follows one kernel release

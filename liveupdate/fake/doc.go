@@ -74,8 +74,14 @@
 // The kernel freezes a preserved memfd's size (EPERM on ftruncate, on a
 // write past the end, on any fallocate). A process cannot do that
 // reversibly, so the fake lets the change happen and fails the Kexec with a
-// FrozenSizeError that names the file instead; an fallocate that keeps the
-// size goes unnoticed.
+// FrozenSizeError that names the file instead. Same-size changes that
+// release pages (a punched hole, ftruncate(0) then a rewrite to the same
+// size) fail it with a FrozenPagesError: like the kernel, the fake
+// allocates a preserved memfd's pages at preserve, and it keeps them
+// mapped and locked to see them go. A hole punched within one page and an
+// fallocate that changes nothing go unnoticed, and for memfds over 64 MiB,
+// or where mlock fails, only released pages that lower the block count are
+// caught.
 //
 // Other known differences: requests on the old kernel's fds after a Kexec
 // fail with ESTALE (the kernel blocks them, and is gone); a retrieved
@@ -83,5 +89,7 @@
 // both generations are in the luo-v5 layout (Linux 6.19 wrote an FDT,
 // compatible "luo-v1", on which Linux 7.2 panics).
 //
-// The package needs Linux; elsewhere New returns liveupdate.ErrNotSupported.
+// The package needs Linux. Elsewhere it declares every name it has on
+// Linux, so that tests using it compile everywhere; New and every Kernel
+// method return liveupdate.ErrNotSupported there.
 package fake

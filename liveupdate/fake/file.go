@@ -33,8 +33,12 @@ func keyOf(fd int) (fileKey, error) {
 	return fileKey{uint64(st.Dev), st.Ino}, nil
 }
 
-// drop releases the fake's reference to the file.
+// drop releases the fake's reference to the file, and what its handler
+// holds for it beyond the fd (the memfd handler's pinned mapping).
 func (f *file) drop() {
+	if r, ok := f.hf.Private.(interface{ release() }); ok {
+		r.release()
+	}
 	if f.hf.FD >= 0 {
 		unix.Close(f.hf.FD)
 		f.hf.FD = -1
@@ -53,7 +57,7 @@ func (b *boot) preserve(s *session, r *request, token uint64) unix.Errno {
 	if len(s.files)+1 > b.cfg.fileLimit() {
 		return unix.ENOSPC
 	}
-	if r.argFD < 0 || r.flags&fakewire.FlagBadFD != 0 {
+	if r.argFD < 0 || r.flags&fakewire.FlagBadFD != 0 || isOPath(r.argFD) {
 		return unix.EBADF
 	}
 	var h Handler
@@ -87,6 +91,15 @@ func (b *boot) preserve(s *session, r *request, token uint64) unix.Errno {
 	r.argFDKept = true
 	s.files = append(s.files, f)
 	return 0
+}
+
+// isOPath tells an O_PATH fd, which the kernel's fget (fs/file.c: fget
+// masks FMODE_PATH) does not return: luo_preserve_file answers EBADF, as
+// for a closed fd. Such fds pass SCM_RIGHTS (scm_fp_copy takes them with
+// fget_raw), so the fake sees them and must refuse them itself.
+func isOPath(fd int) bool {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	return err == nil && fl&unix.O_PATH != 0
 }
 
 // track enters f in the preserved-files table: EBUSY when an entry is the

@@ -1,12 +1,10 @@
-//go:build linux
-
 package fake
 
 import (
 	"strconv"
+	"syscall"
 
 	"github.com/go-luo/luo/kho"
-	"golang.org/x/sys/unix"
 )
 
 // Generation is the kernel release whose LUO behaviour a fake kernel
@@ -65,17 +63,17 @@ const (
 
 // behaviour is what the fake does differently per generation.
 type behaviour struct {
-	getName            bool       // LIVEUPDATE_SESSION_GET_NAME exists
-	directionCheck     bool       // session ioctls check the session's direction
-	nameValidation     bool       // CREATE_SESSION rejects empty and unterminated names
-	doublePreserveBusy bool       // the preserved-files table: EBUSY on a second preserve
-	stickyRetrieve     bool       // a failed retrieve's errno is kept
-	finishReserved     bool       // FINISH rejects a non-zero reserved field
-	memfd              string     // the memfd handler's compatible string
-	sessionBlocks      bool       // outgoing sessions live in a grown and shrunk block set
-	maxSessions        int        // outgoing sessions the kernel holds
-	sessionsFull       unix.Errno // a create past maxSessions
-	maxFiles           int        // files per session (ENOSPC past it)
+	getName            bool          // LIVEUPDATE_SESSION_GET_NAME exists
+	directionCheck     bool          // session ioctls check the session's direction
+	nameValidation     bool          // CREATE_SESSION rejects empty and unterminated names
+	doublePreserveBusy bool          // the preserved-files table: EBUSY on a second preserve
+	stickyRetrieve     bool          // a failed retrieve's errno is kept
+	finishReserved     bool          // FINISH rejects a non-zero reserved field
+	memfd              string        // the memfd handler's compatible string
+	sessionBlocks      bool          // outgoing sessions live in a grown and shrunk block set
+	maxSessions        int           // outgoing sessions the kernel holds
+	sessionsFull       syscall.Errno // a create past maxSessions
+	maxFiles           int           // files per session (ENOSPC past it)
 }
 
 func (g Generation) behaviour() behaviour {
@@ -83,7 +81,7 @@ func (g Generation) behaviour() behaviour {
 		return behaviour{
 			memfd:        kho.MemfdV1,
 			maxSessions:  Linux6_19MaxSessions,
-			sessionsFull: unix.ENOMEM,
+			sessionsFull: syscall.ENOMEM,
 			maxFiles:     Linux6_19MaxFiles,
 		}
 	}
@@ -97,7 +95,7 @@ func (g Generation) behaviour() behaviour {
 		memfd:              kho.MemfdV2,
 		sessionBlocks:      true,
 		maxSessions:        Linux7_2MaxSessions,
-		sessionsFull:       unix.ENOSPC,
+		sessionsFull:       syscall.ENOSPC,
 		maxFiles:           Linux7_2MaxFiles,
 	}
 }

@@ -38,10 +38,15 @@ import (
 // until Reboot every Open and Kexec fails with that *PanicError, as
 // nothing runs on a machine whose kernel panicked. With WithImageFile the
 // image has been written, so a second stage's New fails the same way.
+//
+// After Close, Kexec fails with ErrKernelClosed.
 func (k *Kernel) Kexec() error {
 	k.reap()
 	k.bootMu.Lock()
 	defer k.bootMu.Unlock()
+	if k.isClosed() {
+		return &liveupdate.Error{Op: "kexec", Err: ErrKernelClosed}
+	}
 	b := k.cur
 	if b.down != nil {
 		return &liveupdate.Error{Op: "kexec", Err: b.down}
@@ -78,11 +83,15 @@ func (k *Kernel) Kexec() error {
 // boots has no incoming sessions and live-update number 0. A machine that
 // did not come up from a Kexec (a PanicError) runs again after it. With
 // WithImageFile the image file is removed, as preserved memory does not
-// survive a cold boot; Reboot fails only if that removal does.
+// survive a cold boot; Reboot fails only if that removal does, or with
+// ErrKernelClosed after Close.
 func (k *Kernel) Reboot() error {
 	k.reap()
 	k.bootMu.Lock()
 	defer k.bootMu.Unlock()
+	if k.isClosed() {
+		return &liveupdate.Error{Op: "reboot", Err: ErrKernelClosed}
+	}
 	b := k.cur
 	b.serialize.Lock() // requests in flight finish first
 	k.cur = newBoot(k)
@@ -168,28 +177,6 @@ func (b *boot) unfreezeSession(s *session) {
 		f.h.Unfreeze(&f.hf)
 	}
 }
-
-// PanicError reports a handed-over state that the kernel checks in its
-// early initcall and panics on (luo_core.c: liveupdate_early_init calls
-// luo_restore_fail, which is panic): a luo_ser of another ABI version
-// (compatible string) or a session block chain kho_block_set_restore
-// refuses (a cycle, a block count of 0 or above 51, more than 10,000
-// blocks). Linux 7.2.13 logs, for instance, "luo: Block contains invalid
-// entry count: 0" and panics with "The incoming tree failed to initialize
-// properly [-22], disabling live update". A machine whose kernel panics
-// does not come up: New fails with a PanicError for such an image, and
-// Kexec for one it writes itself.
-type PanicError struct {
-	Err error // what the kernel's check found, a *kho.DecodeError
-}
-
-// Error says that the kernel panics at boot, and why.
-func (e *PanicError) Error() string {
-	return "fake: the next kernel panics at boot (the machine does not come up): " + e.Err.Error()
-}
-
-// Unwrap returns the decoding error.
-func (e *PanicError) Unwrap() error { return e.Err }
 
 // bootFrom starts the kernel that img hands over to. What the real kernel
 // checks in its early initcall (the root and the session chain) is checked

@@ -94,16 +94,32 @@ func newKernel(cfg config, img *kho.Image) (*Kernel, error) {
 	return k, nil
 }
 
+// isClosed tells whether Close has begun.
+func (k *Kernel) isClosed() bool {
+	k.objsMu.Lock()
+	defer k.objsMu.Unlock()
+	return k.closed
+}
+
 // Open opens the fake's device, as open("/dev/liveupdate") does: one opener
 // at a time (EBUSY), and the first open after a live update restores the
 // incoming sessions (EIO, for good, when the handed-over state is bad). On
 // a machine that did not come up from a Kexec it fails with the
-// *PanicError until Reboot.
+// *PanicError until Reboot. After Close it fails with ErrKernelClosed.
 func (k *Kernel) Open() (*liveupdate.Device, error) {
+	if k.isClosed() {
+		return nil, &liveupdate.Error{Op: "open", Path: "fake", Err: ErrKernelClosed}
+	}
 	k.reap()
 	b := k.boot()
 	user, err := b.openDevice()
 	if err != nil {
+		if k.isClosed() {
+			// Close ran meanwhile; what the boot answered (EIO from
+			// a closed kernel's register, EBUSY from its device
+			// that was never released) is not the reason.
+			err = ErrKernelClosed
+		}
 		return nil, &liveupdate.Error{Op: "open", Path: "fake", Err: err}
 	}
 	defer unix.Close(user)
@@ -112,12 +128,12 @@ func (k *Kernel) Open() (*liveupdate.Device, error) {
 
 // Close stops the fake kernel. The fake's ends of every device and session
 // fd close, so the user's ends answer no more requests (unix.EIO); close
-// them as usual.
+// them as usual. Closing again returns ErrKernelClosed.
 func (k *Kernel) Close() error {
 	k.objsMu.Lock()
 	if k.closed {
 		k.objsMu.Unlock()
-		return errors.New("fake: kernel already closed")
+		return ErrKernelClosed
 	}
 	k.closed = true
 	objs := k.objs
@@ -197,6 +213,9 @@ func (k *Kernel) unregister(o *object) bool {
 // reap the fake's state reflects every close the user has made, as the
 // kernel's does when close returns. Every request runs it first.
 func (k *Kernel) reap() {
+	if k.isClosed() {
+		return // Close closes the epoll fd: its number may be another file's
+	}
 	events := make([]unix.EpollEvent, 64)
 	for {
 		n, err := unix.EpollWait(k.epfd, events, 0)

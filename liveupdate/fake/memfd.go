@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strconv"
 
 	"github.com/go-luo/luo/kho"
 	"golang.org/x/sys/unix"
@@ -26,9 +27,12 @@ import (
 // session is closed. A process cannot make a file refuse that and allow it
 // again later (seals are for good), so the fake checks instead: when the
 // size has changed at the live update, the kexec fails with a
-// FrozenSizeError (matching EPERM) that names the file, telling the test
-// that its agent did what the kernel would have refused. The contents are
-// read at the live update, as the pinned pages are.
+// FrozenSizeError, and when pages were released (a punched hole, a
+// truncate grown or rewritten back to the same size) with a
+// FrozenPagesError, both matching EPERM and naming the file, telling the
+// test that its agent did what the kernel would have refused (frozen.go
+// says what is caught and what is not). The contents are read at the live
+// update, as the pinned pages are.
 type memfdHandler struct {
 	compat string // kho.MemfdV1 or kho.MemfdV2
 }
@@ -65,9 +69,14 @@ func (h *memfdHandler) SameFile(a, b int) bool {
 const kcmpFile = 0 // KCMP_FILE
 
 type memfdPrivate struct {
-	size  int64  // at preserve: the size the kernel would freeze
-	seals uint32 // memfd-v2: at preserve
+	size   int64  // at preserve: the size the kernel would freeze
+	seals  uint32 // memfd-v2: at preserve
+	blocks int64  // st_blocks once the pages are pinned: only a release lowers it
+	pin    *witness
 }
+
+// release unmaps the witness; file.drop calls it.
+func (p *memfdPrivate) release() { p.pin.release() }
 
 func (h *memfdHandler) Preserve(f *HandlerFile) error {
 	var st unix.Stat_t
@@ -92,27 +101,22 @@ func (h *memfdHandler) Preserve(f *HandlerFile) error {
 			return unix.EFBIG
 		}
 	}
+	p.pin = pinPages(f.FD, st.Size)
+	if err := unix.Fstat(f.FD, &st); err != nil {
+		p.pin.release()
+		return err
+	}
+	p.blocks = st.Blocks
 	f.Private = p
 	return nil
 }
 
-func (h *memfdHandler) Unpreserve(f *HandlerFile) {}
-
-// FrozenSizeError reports a preserved memfd whose size changed before the
-// live update, which the kernel would have refused with EPERM.
-type FrozenSizeError struct {
-	Token     uint64
-	Preserved int64 // size when preserved
-	Now       int64 // size at the live update
+// Unpreserve unpins the pages, as memfd_luo_unpreserve does.
+func (h *memfdHandler) Unpreserve(f *HandlerFile) {
+	if p, ok := f.Private.(*memfdPrivate); ok {
+		p.release()
+	}
 }
-
-// Error names the file, both sizes and what the kernel does.
-func (e *FrozenSizeError) Error() string {
-	return fmt.Sprintf("fake: memfd preserved as token %#x changed size from %d to %d while preserved; the kernel refuses ftruncate, writes past the end and fallocate on a preserved memfd (EPERM)", e.Token, e.Preserved, e.Now)
-}
-
-// Unwrap returns EPERM, the kernel's answer to the change.
-func (e *FrozenSizeError) Unwrap() error { return unix.EPERM }
 
 // Freeze writes the memfd into the image: its position, size and every
 // page (the kernel pins them all, so holes come back as zeroed pages).
@@ -125,11 +129,24 @@ func (h *memfdHandler) Freeze(f *HandlerFile) error {
 	if st.Size != p.size {
 		return &FrozenSizeError{Token: f.Token, Preserved: p.size, Now: st.Size}
 	}
+	if off, _ := p.pin.released(); off >= 0 {
+		return &FrozenPagesError{Token: f.Token, Offset: off}
+	}
+	if st.Blocks < p.blocks {
+		return &FrozenPagesError{Token: f.Token, Offset: -1}
+	}
 	pos, err := unix.Seek(f.FD, 0, 1)
 	if err != nil {
 		return err
 	}
-	pa, err := kho.WriteMemfd(f.Mem, h.Compatible(), uint64(pos), uint64(st.Size), p.seals, fdReaderAt(f.FD))
+	rfd, err := readable(f.FD)
+	if err != nil {
+		return err
+	}
+	if rfd != f.FD {
+		defer unix.Close(rfd)
+	}
+	pa, err := kho.WriteMemfd(f.Mem, h.Compatible(), uint64(pos), uint64(st.Size), p.seals, fdReaderAt(rfd))
 	if err != nil {
 		return err
 	}
@@ -255,6 +272,25 @@ func (h *memfdHandler) Finish(f *HandlerFile) {
 	in.pages.mu.Lock()
 	in.pages.r.DiscardMemfd(h.Compatible(), f.Data)
 	in.pages.mu.Unlock()
+}
+
+// readable returns fd when it can be read, and otherwise (an O_WRONLY
+// open of the memfd, which preserve accepts: the kernel reads the pages
+// itself, whatever the file's mode) a new read-only fd of the same file,
+// opened through /proc/self/fd, for the caller to close.
+func readable(fd int) (int, error) {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return -1, err
+	}
+	if fl&unix.O_ACCMODE != unix.O_WRONLY {
+		return fd, nil
+	}
+	r, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("fake: read a write-only preserved memfd through /proc/self/fd: %w", err)
+	}
+	return r, nil
 }
 
 // fdReaderAt and fdWriterAt read and write an fd the caller keeps owning.

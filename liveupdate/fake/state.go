@@ -8,38 +8,6 @@ import (
 	"github.com/go-luo/luo/kho"
 )
 
-// State is a snapshot of a fake kernel's sessions, for tests that check
-// what their agent left behind.
-type State struct {
-	LiveupdateNum uint64        // live updates this machine has been through
-	DeviceOpen    bool          // a process holds the device open
-	Outgoing      []SessionInfo // created in this boot, in creation order
-	Incoming      []SessionInfo // handed over by the previous kernel and not yet released
-
-	// SessionBlocks is the number of KHO blocks (51 entries each) the
-	// kernel holds for its outgoing sessions (Linux 7.2; 0 in Linux
-	// 6.19). One more than the sessions need is the broken state of the
-	// kernel's duplicate-create bug: a Kexec now panics the next kernel.
-	SessionBlocks int
-	// Down says that the machine did not come up from the last Kexec
-	// (its kernel panicked at boot) and runs nothing until Reboot.
-	Down bool
-}
-
-// SessionInfo describes one session.
-type SessionInfo struct {
-	Name      string
-	Retrieved bool       // an incoming session that has been retrieved
-	Files     []FileInfo // in preservation order
-}
-
-// FileInfo describes one preserved file.
-type FileInfo struct {
-	Token      uint64
-	Compatible string // the handler's compatible string, such as "memfd-v2"
-	Retrieved  bool   // retrieved in this boot
-}
-
 // State returns a snapshot of the running kernel's sessions. Closes the
 // user has made are reflected.
 func (k *Kernel) State() State {

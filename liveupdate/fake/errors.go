@@ -1,0 +1,80 @@
+package fake
+
+import (
+	"fmt"
+	"syscall"
+
+	"github.com/go-luo/luo/liveupdate"
+)
+
+// ErrKernelClosed is the error of Open, Kexec, Reboot and a second Close
+// after Kernel.Close. It matches liveupdate.ErrClosed (and so
+// os.ErrClosed).
+var ErrKernelClosed error = kernelClosed{}
+
+type kernelClosed struct{}
+
+func (kernelClosed) Error() string { return "fake: the kernel was closed (Kernel.Close)" }
+
+func (kernelClosed) Unwrap() error { return liveupdate.ErrClosed }
+
+// FrozenSizeError reports a preserved memfd whose size changed before the
+// live update, which the kernel would have refused with EPERM.
+type FrozenSizeError struct {
+	Token     uint64
+	Preserved int64 // size when preserved
+	Now       int64 // size at the live update
+}
+
+// Error names the file, both sizes and what the kernel does.
+func (e *FrozenSizeError) Error() string {
+	return fmt.Sprintf("fake: memfd preserved as token %#x changed size from %d to %d while preserved; the kernel refuses ftruncate, writes past the end and fallocate on a preserved memfd (EPERM)", e.Token, e.Preserved, e.Now)
+}
+
+// Unwrap returns EPERM, the kernel's answer to the change.
+func (e *FrozenSizeError) Unwrap() error { return syscall.EPERM }
+
+// FrozenPagesError reports a preserved memfd whose pages were released
+// while it was preserved (a hole punched, or a truncate undone by growing
+// or rewriting it to the same size), which the kernel would have refused
+// with EPERM.
+type FrozenPagesError struct {
+	Token uint64
+	// Offset is the byte offset of the first page found released, or -1
+	// when only the file's block count shows that some were.
+	Offset int64
+}
+
+// Error names the file, the page and what the kernel does.
+func (e *FrozenPagesError) Error() string {
+	where := "some of its pages were"
+	if e.Offset >= 0 {
+		where = fmt.Sprintf("its page at offset %d was", e.Offset)
+	}
+	return fmt.Sprintf("fake: memfd preserved as token %#x: %s released while preserved (fallocate PUNCH_HOLE, or ftruncate then the same size again); the kernel refuses ftruncate and fallocate on a preserved memfd (EPERM) and keeps the old contents", e.Token, where)
+}
+
+// Unwrap returns EPERM, the kernel's answer to the change.
+func (e *FrozenPagesError) Unwrap() error { return syscall.EPERM }
+
+// PanicError reports a handed-over state that the kernel checks in its
+// early initcall and panics on (luo_core.c: liveupdate_early_init calls
+// luo_restore_fail, which is panic): a luo_ser of another ABI version
+// (compatible string) or a session block chain kho_block_set_restore
+// refuses (a cycle, a block count of 0 or above 51, more than 10,000
+// blocks). Linux 7.2.13 logs, for instance, "luo: Block contains invalid
+// entry count: 0" and panics with "The incoming tree failed to initialize
+// properly [-22], disabling live update". A machine whose kernel panics
+// does not come up: New fails with a PanicError for such an image, and
+// Kexec for one it writes itself.
+type PanicError struct {
+	Err error // what the kernel's check found, a *kho.DecodeError
+}
+
+// Error says that the kernel panics at boot, and why.
+func (e *PanicError) Error() string {
+	return "fake: the next kernel panics at boot (the machine does not come up): " + e.Err.Error()
+}
+
+// Unwrap returns the decoding error.
+func (e *PanicError) Unwrap() error { return e.Err }
