@@ -25,6 +25,12 @@ func (k *Kernel) Listen(path string) (stop func() error, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Connections inherit SO_PASSCRED, so that even a message sent before
+	// the fake adopts a connection carries credentials (see recvMessage).
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -68,20 +74,26 @@ func (l *listener) serve() {
 			return // stopped
 		}
 		l.k.reap()
-		errno := unix.Errno(0)
 		if err := l.k.boot().openDeviceConn(conn); err != nil {
-			errno = toErrno(err)
+			errno := toErrno(err)
 			if errors.Is(err, unix.EIO) {
 				errno = unix.EIO
 			}
-		}
-		var h [fakewire.ReplyHeaderLen]byte
-		fakewire.EncodeReply(&h, errno, 0)
-		unix.Write(conn, h[:])
-		if errno != 0 {
+			answerOpen(conn, errno)
 			unix.Close(conn)
 		}
 	}
+}
+
+// answerOpen writes the open's answer, the one message the fake sends on
+// a connection to Listen's socket; it cannot block, as nothing else is
+// ever sent there. The fake then shuts its sending side down, so that a
+// read(2) of the device fd ends at once (see newObject).
+func answerOpen(conn int, errno unix.Errno) {
+	var h [fakewire.ReplyHeaderLen]byte
+	fakewire.EncodeReply(&h, errno, 0)
+	unix.Write(conn, h[:])
+	unix.Shutdown(conn, unix.SHUT_WR)
 }
 
 // stop stops accepting and removes the socket.
