@@ -263,10 +263,22 @@ func parseControl(oob []byte) (fds []int, ok bool) {
 // socket that came with it. It drops the request's reference to o before
 // replying, as the kernel's ioctl puts the file before it returns, so a
 // caller that closes its fd on seeing the answer finds it released.
+//
+// Nothing here waits for the client: the reply is sent without blocking,
+// and a reply socket that cannot take it at once (a datagram socket whose
+// peer's queue is full, a full stream socket) loses it, the new fd in it
+// included, whose object is then released. Kernel.Close waits for the
+// request, not for the close of the reply socket, whose close(2) the
+// client can make block (a TCP socket lingering with unsent data).
 func (o *object) serve(msg []byte, fds []int) {
-	defer o.k.serving.Done()
-	replyFD, extra := fds[0], fds[1:]
-	defer unix.Close(replyFD)
+	replyFD := fds[0]
+	o.answer(msg, replyFD, fds[1:])
+	o.k.serving.Done()
+	unix.Close(replyFD)
+}
+
+// answer runs the request and sends its reply on replyFD.
+func (o *object) answer(msg []byte, replyFD int, extra []int) {
 	req, flags, arg, err := fakewire.DecodeRequest(msg)
 	if err != nil {
 		closeFDs(extra)
@@ -300,16 +312,27 @@ func (o *object) serve(msg []byte, fds []int) {
 	}
 	fakewire.EncodeReply(&h, r.errno, rflags)
 	out := append(h[:], r.reply...)
-	err = unix.Sendmsg(replyFD, out, rights, nil, unix.MSG_NOSIGNAL)
+	err = sendReply(replyFD, out, rights)
 	if r.newFD >= 0 {
-		// Sent, our copy goes; not sent (the caller is gone), the
-		// object behind it is released, as when the kernel's reply
-		// copy fails and it puts the new file. Then tell the caller
-		// the fd it holds is the only one.
+		// Sent, our copy goes; not sent (the caller is gone, or its
+		// reply socket is full), the object behind it is released, as
+		// when the kernel's reply copy fails and it puts the new file.
+		// Then tell the caller the fd it holds is the only one (if
+		// this is lost too, the close of the reply socket says it).
 		unix.Close(r.newFD)
 		if err == nil {
 			fakewire.EncodeReply(&h, 0, fakewire.ReplyDone)
-			unix.Sendmsg(replyFD, h[:], nil, nil, unix.MSG_NOSIGNAL)
+			sendReply(replyFD, h[:], nil)
+		}
+	}
+}
+
+// sendReply sends a reply without ever blocking.
+func sendReply(fd int, msg, rights []byte) error {
+	for {
+		err := unix.Sendmsg(fd, msg, rights, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		if err != unix.EINTR {
+			return err
 		}
 	}
 }
