@@ -39,6 +39,11 @@
 // of no bytes included: it changes nothing, and only the last close
 // releases. A read returns no bytes at once.
 //
+// Whatever a client sends, the fake's resources stay bounded and nothing
+// it does waits for a client: it serves at most MaxInFlight requests per
+// fd at a time (the next waits in the fd's socket), a reply the client's
+// reply socket cannot take at once is lost, and Close returns.
+//
 // # The live update
 //
 // Kexec freezes every outgoing session's files and writes them, in the

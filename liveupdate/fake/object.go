@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/go-luo/luo/internal/fakewire"
 	"golang.org/x/sys/unix"
@@ -33,8 +34,10 @@ type object struct {
 	sess *session // nil for the device
 	dev  bool
 
-	readMu sync.Mutex // one reader of the socket at a time
-	hup    bool       // the socket hung up; guarded by readMu
+	readMu    sync.Mutex // one reader of the socket at a time
+	hup       bool       // the socket hung up; guarded by readMu
+	inflight  int        // requests read and not yet answered (at most MaxInFlight); guarded by readMu
+	throttled bool       // a message may wait unread for want of a slot; guarded by readMu
 
 	refMu sync.Mutex
 	refs  int
@@ -145,16 +148,25 @@ func (o *object) release() {
 	o.k.unregister(o) // the object's goroutine closes the fd
 }
 
-// pump reads every message waiting on the socket and starts a request for
-// each; on hang-up it drops the socket's reference. It never blocks, and
-// reports whether the socket has hung up.
+// pump reads the messages waiting on the socket and starts a request for
+// each, up to MaxInFlight in progress; on hang-up it drops the socket's
+// reference. It never blocks, and reports whether the socket has hung up.
 func (o *object) pump() (hup bool) {
 	o.readMu.Lock()
 	defer o.readMu.Unlock()
+	return o.pumpLocked()
+}
+
+func (o *object) pumpLocked() (hup bool) {
 	if o.hup {
 		return true
 	}
 	for {
+		if o.inflight == MaxInFlight {
+			// The rest waits in the socket; done reads on.
+			o.throttled = true
+			return false
+		}
 		msg, fds, err := recvMessage(o.fd)
 		switch {
 		case err == unix.EAGAIN:
@@ -164,6 +176,9 @@ func (o *object) pump() (hup bool) {
 			// release, and nothing else is.
 			o.hup = true
 			o.put()
+			// The object's goroutine may be waiting for a readiness
+			// that another pump has used up: wake it, to close.
+			o.f.SetReadDeadline(time.Unix(1, 0))
 			return true
 		case err == unix.ECONNRESET:
 			// The user's end was closed with a message unread (a
@@ -177,9 +192,22 @@ func (o *object) pump() (hup bool) {
 		case len(fds) == 0:
 			continue // no reply socket: not a request (a write(2)); drop it
 		}
+		o.inflight++
 		o.get()
 		o.k.serving.Add(1)
 		go o.serve(msg, fds)
+	}
+}
+
+// done ends a request: it frees its slot and, if a message may be waiting
+// for one, reads on.
+func (o *object) done() {
+	o.readMu.Lock()
+	defer o.readMu.Unlock()
+	o.inflight--
+	if o.throttled {
+		o.throttled = false
+		o.pumpLocked()
 	}
 }
 
@@ -275,6 +303,7 @@ func (o *object) serve(msg []byte, fds []int) {
 	o.answer(msg, replyFD, fds[1:])
 	o.k.serving.Done()
 	unix.Close(replyFD)
+	o.done()
 }
 
 // answer runs the request and sends its reply on replyFD.
