@@ -298,6 +298,13 @@ func parseControl(oob []byte) (fds []int, ok bool) {
 // included, whose object is then released. Kernel.Close waits for the
 // request, not for the close of the reply socket, whose close(2) the
 // client can make block (a TCP socket lingering with unsent data).
+//
+// The other fds a request brings (the file to preserve, any extra) are
+// closed before the reply, so that the fake holds no copy of a user's fd
+// once the user has the answer. A file whose own close(2) blocks (a TCP
+// socket lingering, a FUSE file whose daemon does not answer the flush)
+// holds its request there, and Close with it: the one wait on a client
+// left, and only for files no honest request carries.
 func (o *object) serve(msg []byte, fds []int) {
 	replyFD := fds[0]
 	o.answer(msg, replyFD, fds[1:])
