@@ -5,6 +5,7 @@ package fakewire
 import (
 	"crypto/rand"
 	"errors"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -189,12 +190,23 @@ func closeAll(fds []int) {
 	}
 }
 
+// DialTimeout bounds how long Dial waits for a fake kernel: for room in
+// its socket's backlog, then for the open's answer. A fake that answers
+// does so at once, or after restoring the sessions handed over to it on
+// its first open.
+const DialTimeout = 30 * time.Second
+
 // Dial connects to a fake kernel's device socket at path (see
 // fake.Kernel.Listen) and returns the connected fd, the user's end of a
 // fake device, bound (as a socket pair's user end is) to a fake device's
-// abstract address, so that Peer recognises it wherever it is passed. The fake kernel answers the connection with the open's
-// errno: EBUSY while another opener holds the device.
-func Dial(path string) (int, error) {
+// abstract address, so that Peer recognises it wherever it is passed. The
+// fake kernel answers the connection with the open's errno: EBUSY while
+// another opener holds the device. A fake that has not answered within
+// DialTimeout (its process stopped, or not serving the socket) fails the
+// dial with an error matching unix.ETIMEDOUT.
+func Dial(path string) (int, error) { return dial(path, DialTimeout) }
+
+func dial(path string, timeout time.Duration) (int, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
@@ -203,12 +215,34 @@ func Dial(path string) (int, error) {
 		unix.Close(fd)
 		return -1, err
 	}
-	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
-		unix.Close(fd)
-		return -1, err
+	deadline := time.Now().Add(timeout)
+	// A unix connect waits for backlog room for SO_SNDTIMEO, then fails
+	// with EAGAIN; a read waits for SO_RCVTIMEO. A signal ends either
+	// wait early (EINTR); it resumes with what is left of the time.
+	for {
+		err = setTimeout(fd, unix.SO_SNDTIMEO, deadline)
+		if err == nil {
+			err = unix.Connect(fd, &unix.SockaddrUnix{Name: path})
+		}
+		if err != unix.EINTR {
+			break
+		}
 	}
 	var buf [ReplyHeaderLen]byte
-	n, err := unix.Read(fd, buf[:])
+	n := 0
+	for err == nil {
+		err = setTimeout(fd, unix.SO_RCVTIMEO, deadline)
+		if err == nil {
+			n, err = unix.Read(fd, buf[:])
+		}
+		if err != unix.EINTR {
+			break
+		}
+		err = nil
+	}
+	if err == unix.EAGAIN || err == errDeadline {
+		err = &dialTimeoutError{timeout}
+	}
 	if err == nil && n < ReplyHeaderLen {
 		err = ErrGone
 	}
@@ -216,6 +250,11 @@ func Dial(path string) (int, error) {
 		if errno, _, _, _ := DecodeReply(buf[:n]); errno != 0 {
 			err = errno
 		}
+	}
+	if err == nil {
+		// The fd is the device's now: its requests wait as long as the
+		// kernel's ioctls do.
+		err = clearTimeouts(fd)
 	}
 	if err != nil {
 		unix.Close(fd)
@@ -245,3 +284,37 @@ func randomID() uint64 {
 	rand.Read(b[:])
 	return native.Uint64(b[:])
 }
+
+// errDeadline says that the dial's time is up.
+var errDeadline = errors.New("fakewire: dial deadline passed")
+
+// setTimeout sets the socket timeout opt to the time left until deadline.
+func setTimeout(fd, opt int, deadline time.Time) error {
+	left := time.Until(deadline)
+	if left <= 0 {
+		return errDeadline
+	}
+	tv := unix.NsecToTimeval(max(left, time.Microsecond).Nanoseconds())
+	return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, opt, &tv)
+}
+
+func clearTimeouts(fd int) error {
+	var zero unix.Timeval
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &zero); err != nil {
+		return err
+	}
+	return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &zero)
+}
+
+// dialTimeoutError is Dial's error when the fake kernel did not answer.
+type dialTimeoutError struct{ after time.Duration }
+
+func (e *dialTimeoutError) Error() string {
+	return "no answer from the fake kernel within " + e.after.String() +
+		" (its process is stopped, or no longer serves the socket)"
+}
+
+func (e *dialTimeoutError) Unwrap() error { return unix.ETIMEDOUT }
+
+// Timeout reports true, as net's timeout errors do.
+func (e *dialTimeoutError) Timeout() bool { return true }

@@ -92,7 +92,10 @@ func (b *boot) openDevice() (int, error) {
 }
 
 // openDeviceConn is the device's open through Kernel.Listen: conn, an
-// accepted connection, becomes the device's object.
+// accepted connection, becomes the device's object. On success the open's
+// answer is written to conn before the object takes it (from then on its
+// goroutine may close conn at any time); on error nothing is written and
+// conn is still the caller's.
 func (b *boot) openDeviceConn(conn int) error {
 	b.devMu.Lock()
 	defer b.devMu.Unlock()
@@ -105,9 +108,13 @@ func (b *boot) openDeviceConn(conn int) error {
 	if err := b.deserializeOnce(); err != nil {
 		return err
 	}
+	answerOpen(conn, 0)
 	o, err := b.k.adopt(b, nil, conn)
 	if err != nil {
-		return err
+		// The kernel is closing: the client's first request finds it
+		// gone.
+		unix.Close(conn)
+		return nil
 	}
 	b.dev = o
 	return nil

@@ -32,6 +32,18 @@
 // Kernel.Listen serves the device on a unix socket, which
 // liveupdate.Open(path) opens from any process.
 //
+// Only ioctls mean anything on a LUO fd. The kernel's files have no read
+// or write operation, so read(2) and write(2) fail with EINVAL and change
+// nothing (fs/read_write.c: vfs_read, vfs_write). On a fake's fd a write
+// succeeds, as on any socket, and the fake drops what it wrote, a message
+// of no bytes included: it changes nothing, and only the last close
+// releases. A read returns no bytes at once.
+//
+// Whatever a client sends, the fake's resources stay bounded and nothing
+// it does waits for a client: it serves at most MaxInFlight requests per
+// fd at a time (the next waits in the fd's socket), a reply the client's
+// reply socket cannot take at once is lost, and Close returns.
+//
 // # The live update
 //
 // Kexec freezes every outgoing session's files and writes them, in the

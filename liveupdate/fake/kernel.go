@@ -153,7 +153,7 @@ func (k *Kernel) Close() error {
 		o.f.Close()
 	}
 	k.loops.Wait()
-	k.serving.Wait() // their reply sockets close as they finish
+	k.serving.Wait() // no request waits for a client (object.serve)
 	k.bootMu.Lock()
 	k.cur.shutdown()
 	k.bootMu.Unlock()

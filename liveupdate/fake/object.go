@@ -5,9 +5,11 @@ package fake
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/go-luo/luo/internal/fakewire"
 	"golang.org/x/sys/unix"
@@ -32,8 +34,10 @@ type object struct {
 	sess *session // nil for the device
 	dev  bool
 
-	readMu sync.Mutex // one reader of the socket at a time
-	hup    bool       // the socket hung up; guarded by readMu
+	readMu    sync.Mutex // one reader of the socket at a time
+	hup       bool       // the socket hung up; guarded by readMu
+	inflight  int        // requests read and not yet answered (at most MaxInFlight); guarded by readMu
+	throttled bool       // a message may wait unread for want of a slot; guarded by readMu
 
 	refMu sync.Mutex
 	refs  int
@@ -48,6 +52,15 @@ func (k *Kernel) newObject(b *boot, sess *session) (*object, int, error) {
 		return nil, -1, err
 	}
 	user, ours := pair[0], pair[1]
+	// The fake sends nothing on the object's socket (replies go on the
+	// reply sockets): a read(2) of the user's end then ends at once, with
+	// no bytes, where the kernel's file, which has no read operation,
+	// answers EINVAL. Without this it would block for ever.
+	if err := unix.Shutdown(ours, unix.SHUT_WR); err != nil {
+		unix.Close(user)
+		unix.Close(ours)
+		return nil, -1, err
+	}
 	addr := fakewire.Addr{ID: randomID(), Session: sess != nil}
 	if sess != nil {
 		addr.Name = sess.name
@@ -70,6 +83,11 @@ func (k *Kernel) newObject(b *boot, sess *session) (*object, int, error) {
 // device (sess nil) or session, served by a goroutine of its own.
 func (k *Kernel) adopt(b *boot, sess *session, ours int) (*object, error) {
 	if err := unix.SetNonblock(ours, true); err != nil {
+		return nil, err
+	}
+	// Credentials on every message tell a message of no bytes from the
+	// end of file (recvMessage).
+	if err := unix.SetsockoptInt(ours, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
 		return nil, err
 	}
 	o := &object{k: k, boot: b, fd: ours, sess: sess, dev: sess == nil, refs: 1}
@@ -130,80 +148,173 @@ func (o *object) release() {
 	o.k.unregister(o) // the object's goroutine closes the fd
 }
 
-// pump reads every message waiting on the socket and starts a request for
-// each; on hang-up it drops the socket's reference. It never blocks, and
-// reports whether the socket has hung up.
+// pump reads the messages waiting on the socket and starts a request for
+// each, up to MaxInFlight in progress; on hang-up it drops the socket's
+// reference. It never blocks, and reports whether the socket has hung up.
 func (o *object) pump() (hup bool) {
 	o.readMu.Lock()
 	defer o.readMu.Unlock()
+	return o.pumpLocked()
+}
+
+func (o *object) pumpLocked() (hup bool) {
 	if o.hup {
 		return true
 	}
 	for {
-		msg, fds, err := recvMessage(o.fd)
-		if err == unix.EAGAIN {
+		if o.inflight == MaxInFlight {
+			// The rest waits in the socket; done reads on.
+			o.throttled = true
 			return false
 		}
-		if err != nil || msg == nil {
-			// End of file: every copy of the user's end is closed.
-			// A read error other than EAGAIN cannot happen on a
-			// healthy socket pair; treat it as a hang-up as well.
+		msg, fds, err := recvMessage(o.fd)
+		switch {
+		case err == unix.EAGAIN:
+			return false
+		case err == errHangUp:
+			// Every copy of the user's end is closed: the file's
+			// release, and nothing else is.
 			o.hup = true
 			o.put()
+			// The object's goroutine may be waiting for a readiness
+			// that another pump has used up: wake it, to close.
+			o.f.SetReadDeadline(time.Unix(1, 0))
 			return true
+		case err == unix.ECONNRESET:
+			// The user's end was closed with a message unread (a
+			// Listen client gone before the open's answer): the
+			// error is reported once; the end of file follows.
+			continue
+		case err != nil:
+			// Not a hang-up, and no message to drop: wait for the
+			// next one.
+			return false
+		case len(fds) == 0:
+			continue // no reply socket: not a request (a write(2)); drop it
 		}
+		o.inflight++
 		o.get()
 		o.k.serving.Add(1)
 		go o.serve(msg, fds)
 	}
 }
 
-// recvMessage reads one message and its attached fds. msg is nil at end of
-// file.
+// done ends a request: it frees its slot and, if a message may be waiting
+// for one, reads on.
+func (o *object) done() {
+	o.readMu.Lock()
+	defer o.readMu.Unlock()
+	o.inflight--
+	if o.throttled {
+		o.throttled = false
+		o.pumpLocked()
+	}
+}
+
+// errHangUp is recvMessage's end of file.
+var errHangUp = errors.New("fake: hang-up")
+
+// maxMessage is the longest request message: a header and the largest
+// argument Call sends. A longer message is read no further than this,
+// and dropped.
+const maxMessage = fakewire.RequestHeaderLen + fakewire.MaxArg
+
+// controlLen is room for the sender's credentials and four fds: a request
+// carries at most a reply socket and the file to preserve; the kernel
+// closes fds beyond what fits.
+var controlLen = unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(4*4)
+
+// recvMessage reads one message and the fds attached to it, or returns
+// errHangUp at end of file.
+//
+// On SOCK_SEQPACKET a message of no bytes (write(fd, buf, 0)) reads as
+// zero bytes, like the end of file. Our end has SO_PASSCRED set before any
+// message can reach it, so the kernel attaches the sender's credentials to
+// every message (net/unix/af_unix.c: unix_maybe_add_creds, then
+// __scm_recv_common): a read that returns neither bytes nor control data
+// is the end of file and nothing else. A message that is not a request is
+// returned with its fds for serve to drop; one longer than maxMessage or
+// with unreadable control data is dropped here.
 func recvMessage(fd int) (msg []byte, fds []int, err error) {
 	for {
 		var peek [1]byte
-		n, _, flags, _, err := unix.Recvmsg(fd, peek[:], nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		n, _, _, _, err := unix.Recvmsg(fd, peek[:], nil, unix.MSG_PEEK|unix.MSG_TRUNC)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
 			return nil, nil, err
 		}
-		if n == 0 && flags&unix.MSG_TRUNC == 0 {
+		buf := make([]byte, min(n, maxMessage))
+		oob := make([]byte, controlLen)
+		n, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if n == 0 && oobn == 0 {
+			return nil, nil, errHangUp
+		}
+		fds, ok := parseControl(oob[:oobn])
+		if !ok || flags&unix.MSG_TRUNC != 0 {
+			closeFDs(fds)
 			return nil, nil, nil
-		}
-		buf := make([]byte, n)
-		oob := make([]byte, unix.CmsgSpace(4*4))
-		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		if oobn > 0 {
-			fds, err = fakewire.ParseRights(oob[:oobn])
-			if err != nil {
-				return nil, nil, err
-			}
 		}
 		return buf[:n], fds, nil
 	}
+}
+
+// parseControl returns the fds of every SCM_RIGHTS message in oob; the
+// credentials are ignored. ok is false when oob does not parse, which the
+// kernel's own control data always does.
+func parseControl(oob []byte) (fds []int, ok bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, false
+	}
+	for i := range msgs {
+		if msgs[i].Header.Level != unix.SOL_SOCKET || msgs[i].Header.Type != unix.SCM_RIGHTS {
+			continue
+		}
+		r, err := unix.ParseUnixRights(&msgs[i])
+		if err != nil {
+			return fds, false
+		}
+		fds = append(fds, r...)
+	}
+	return fds, true
 }
 
 // serve answers one request message and sends the reply on the reply
 // socket that came with it. It drops the request's reference to o before
 // replying, as the kernel's ioctl puts the file before it returns, so a
 // caller that closes its fd on seeing the answer finds it released.
+//
+// Nothing here waits for the client: the reply is sent without blocking,
+// and a reply socket that cannot take it at once (a datagram socket whose
+// peer's queue is full, a full stream socket) loses it, the new fd in it
+// included, whose object is then released. Kernel.Close waits for the
+// request, not for the close of the reply socket, whose close(2) the
+// client can make block (a TCP socket lingering with unsent data).
+//
+// The other fds a request brings (the file to preserve, any extra) are
+// closed before the reply, so that the fake holds no copy of a user's fd
+// once the user has the answer. A file whose own close(2) blocks (a TCP
+// socket lingering, a FUSE file whose daemon does not answer the flush)
+// holds its request there, and Close with it: the one wait on a client
+// left, and only for files no honest request carries.
 func (o *object) serve(msg []byte, fds []int) {
-	defer o.k.serving.Done()
-	if len(fds) == 0 {
-		o.put()
-		return // no reply socket: not one of ours; drop it
-	}
-	replyFD, extra := fds[0], fds[1:]
-	defer unix.Close(replyFD)
+	replyFD := fds[0]
+	o.answer(msg, replyFD, fds[1:])
+	o.k.serving.Done()
+	unix.Close(replyFD)
+	o.done()
+}
+
+// answer runs the request and sends its reply on replyFD.
+func (o *object) answer(msg []byte, replyFD int, extra []int) {
 	req, flags, arg, err := fakewire.DecodeRequest(msg)
 	if err != nil {
 		closeFDs(extra)
@@ -237,16 +348,27 @@ func (o *object) serve(msg []byte, fds []int) {
 	}
 	fakewire.EncodeReply(&h, r.errno, rflags)
 	out := append(h[:], r.reply...)
-	err = unix.Sendmsg(replyFD, out, rights, nil, unix.MSG_NOSIGNAL)
+	err = sendReply(replyFD, out, rights)
 	if r.newFD >= 0 {
-		// Sent, our copy goes; not sent (the caller is gone), the
-		// object behind it is released, as when the kernel's reply
-		// copy fails and it puts the new file. Then tell the caller
-		// the fd it holds is the only one.
+		// Sent, our copy goes; not sent (the caller is gone, or its
+		// reply socket is full), the object behind it is released, as
+		// when the kernel's reply copy fails and it puts the new file.
+		// Then tell the caller the fd it holds is the only one (if
+		// this is lost too, the close of the reply socket says it).
 		unix.Close(r.newFD)
 		if err == nil {
 			fakewire.EncodeReply(&h, 0, fakewire.ReplyDone)
-			unix.Sendmsg(replyFD, h[:], nil, nil, unix.MSG_NOSIGNAL)
+			sendReply(replyFD, h[:], nil)
+		}
+	}
+}
+
+// sendReply sends a reply without ever blocking.
+func sendReply(fd int, msg, rights []byte) error {
+	for {
+		err := unix.Sendmsg(fd, msg, rights, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		if err != unix.EINTR {
+			return err
 		}
 	}
 }
