@@ -5,6 +5,7 @@ package fake_test
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/go-luo/luo/liveupdate"
@@ -57,6 +58,11 @@ func TestClosedKernel(t *testing.T) {
 			closed("Open", err)
 			closed("Kexec", k.Kexec())
 			closed("Reboot", k.Reboot())
+			stop, err := k.Listen(filepath.Join(t.TempDir(), "dev"))
+			if stop != nil {
+				stop()
+			}
+			closed("Listen", err)
 			closed("Close", k.Close())
 		})
 	}

@@ -4,6 +4,7 @@ package fake
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -54,7 +55,7 @@ func (k *Kernel) Listen(path string) (stop func() error, err error) {
 		k.objsMu.Unlock()
 		unix.Close(fd)
 		os.Remove(path)
-		return nil, errors.New("fake: kernel closed")
+		return nil, fmt.Errorf("fake: listen on %s: %w", path, ErrKernelClosed)
 	}
 	k.listeners = append(k.listeners, l)
 	k.objsMu.Unlock()
