@@ -39,8 +39,9 @@ import (
 // as by a write, no page is released); an fallocate that allocates
 // without changing the size (nothing observable changes); and, without
 // the witness (files larger than witnessMax, past maxWitnesses files, a
-// failed mlock because of RLIMIT_MEMLOCK, or no /proc), a truncate followed by a rewrite that
-// leaves at least as many pages as before.
+// failed mlock because of RLIMIT_MEMLOCK, no /proc, or a pagemap that
+// does not show the pages just locked, as under qemu-user), a truncate
+// followed by a rewrite that leaves at least as many pages as before.
 const witnessMax = 64 << 20
 
 // maxWitnesses bounds the witness mappings a process holds at once, far
@@ -93,7 +94,15 @@ func pinMap(fd int, size int64) *witness {
 		unix.Munmap(mem)
 		return nil
 	}
-	return &witness{mem: mem}
+	w := &witness{mem: mem}
+	// Every page is mapped now: a pagemap that says otherwise cannot be
+	// read here (under qemu-user, whose guest addresses and byte order
+	// are not the host's), and is no witness.
+	if off, _ := w.released(); off >= 0 {
+		unix.Munmap(mem)
+		return nil
+	}
+	return w
 }
 
 // released returns the offset of the first page no longer mapped, or -1.
