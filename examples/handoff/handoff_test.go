@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/go-luo/luo/examples/internal/hold"
+	"github.com/go-luo/luo/liveupdate/hold"
 	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate/fake"
 )
