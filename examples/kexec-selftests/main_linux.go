@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-luo/luo/liveupdate/hold"
 	"github.com/go-luo/luo/internal/kexectests"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/hold"
 )
 
 // main runs kexec-selftests with the command line and exits with its
