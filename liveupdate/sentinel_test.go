@@ -4,6 +4,7 @@ package liveupdate_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"strings"
@@ -105,7 +106,10 @@ func TestErrClosedIdentity(t *testing.T) {
 	if !errors.Is(liveupdate.ErrClosed, os.ErrClosed) || !errors.Is(liveupdate.ErrClosed, fs.ErrClosed) {
 		t.Error("ErrClosed does not match os.ErrClosed")
 	}
-	if errors.Is(liveupdate.ErrClosed, errors.New("file already closed")) {
+	// Wrapped, as an error reaches a caller: does it match an error of
+	// the same text?
+	wrapped := fmt.Errorf("close: %w", liveupdate.ErrClosed)
+	if errors.Is(wrapped, errors.New("file already closed")) {
 		t.Error("ErrClosed matches another error with the same text")
 	}
 	k, err := fake.New()
