@@ -101,13 +101,14 @@ func sysDeviceBackend(fd int) (backend, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return 0, err
 	}
+	rdev := uint64(st.Rdev) // uint32 on mips and mips64
 	switch {
-	case st.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(st.Rdev) == miscMajor:
+	case st.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(rdev) == miscMajor:
 		return backendKernel, nil
 	case st.Mode&unix.S_IFMT == unix.S_IFSOCK:
 		return 0, &notDeviceError{"a socket that is not a fake kernel's device"}
 	case st.Mode&unix.S_IFMT == unix.S_IFCHR:
-		return 0, &notDeviceError{"character device " + strconv.Itoa(int(unix.Major(st.Rdev))) + ":" + strconv.Itoa(int(unix.Minor(st.Rdev))) + ", not a misc device"}
+		return 0, &notDeviceError{"character device " + strconv.Itoa(int(unix.Major(rdev))) + ":" + strconv.Itoa(int(unix.Minor(rdev))) + ", not a misc device"}
 	}
 	return 0, &notDeviceError{"not a character device"}
 }
