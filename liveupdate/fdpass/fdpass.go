@@ -62,4 +62,5 @@ type Error struct {
 	Reason string // what is wrong, in a few words
 }
 
+// Error returns "fdpass: receive session: " and the reason.
 func (e *Error) Error() string { return "fdpass: receive session: " + e.Reason }
