@@ -49,7 +49,7 @@ func addDecodeSeeds(f *testing.F) {
 		// Non-zero tail: E2BIG.
 		{CmdFinish, withSize(append(bytes.Clone(finish), 0, 0, 1), 11)},
 		{CmdGetName, withSize(append(bytes.Clone(getName), 0xff), 73)},
-		// Size below min_size: EINVAL; the seed kernel's 16-byte GET_NAME.
+		// Size below min_size: EINVAL; the pre-release tree's 16-byte GET_NAME.
 		{CmdCreateSession, withSize(create, 71)},
 		{CmdGetName, withSize(getName[:16], 16)},
 		{CmdFinish, withSize(finish, 0)},

@@ -109,7 +109,8 @@ func TestRequestValues(t *testing.T) {
 	if len(want) != len(Commands) {
 		t.Fatalf("the table covers %d commands, the package has %d", len(want), len(Commands))
 	}
-	// Decimal values from the kernel-abi notes, compiled on x86-64.
+	// Decimal values of the uapi header's LIVEUPDATE_IOCTL_* and
+	// LIVEUPDATE_SESSION_* macros, as a C program on x86-64 prints them.
 	dec := map[Command]uint32{
 		CmdCreateSession: 47616, CmdRetrieveSession: 47617, CmdPreserveFD: 47680,
 		CmdRetrieveFD: 47681, CmdFinish: 47682, CmdGetName: 47683,
@@ -121,7 +122,7 @@ func TestRequestValues(t *testing.T) {
 			continue
 		}
 		if w[0] != dec[c] {
-			t.Errorf("%v: table %#x, kernel-abi %d", c, w[0], dec[c])
+			t.Errorf("%v: table %#x, uapi header %d", c, w[0], dec[c])
 		}
 		if got := IOCGeneric.Request(c); got != w[0] {
 			t.Errorf("IOCGeneric.Request(%v) = %#x, want %#x", c, got, w[0])

@@ -71,7 +71,8 @@ func (s *Session) Fd() int {
 }
 
 // Direction returns Outgoing for a session this Session created, Incoming
-// for one it retrieved, and 0 for a wrapped fd (see NewSession).
+// for one it retrieved, the one given to NewSessionAs, and 0 for an fd
+// wrapped by NewSession.
 func (s *Session) Direction() Direction { return s.dir }
 
 // String returns the session's name as known when the Session was made.

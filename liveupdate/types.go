@@ -60,11 +60,13 @@ const (
 	SizeofGetName         = 72 // struct liveupdate_session_get_name
 )
 
-// GetNameMinSizeSeed is the min_size of GET_NAME in kernels whose ops table
-// describes GET_NAME with the retrieve_fd struct (see kernel-abi §0): there a
-// size of 16..71 is accepted and bytes 16..71 of a 72-byte request are
-// "trailing" bytes that must be zero. Sending a zeroed 72-byte struct with
-// size 72, as this package does, works with both variants.
+// GetNameMinSizeSeed is the min_size of GET_NAME in a pre-release LUO tree
+// whose luo_session.c ops table describes GET_NAME with struct
+// liveupdate_session_retrieve_fd instead of liveupdate_session_get_name (no
+// release is known to carry it; Linux 7.2's min_size is 72): there a size of
+// 16..71 is accepted and bytes 16..71 of a 72-byte request are "trailing"
+// bytes that must be zero. Sending a zeroed 72-byte struct with size 72, as
+// this package does, works with both.
 const GetNameMinSizeSeed = 16
 
 // String returns the kernel's name of the command, such as
@@ -106,8 +108,8 @@ func (c Command) Size() uint32 {
 }
 
 // MinSize returns the smallest size field the kernel accepts for the command
-// (offsetofend of its last field), as in torvalds/linux. For GET_NAME some
-// kernels accept less: see GetNameMinSizeSeed.
+// (offsetofend of its last field), as in torvalds/linux and Linux 7.2. For
+// GET_NAME a pre-release tree accepted less: see GetNameMinSizeSeed.
 func (c Command) MinSize() uint32 { return c.Size() }
 
 // Direction says which sessions a session command applies to.

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/go-luo/luo/liveupdate"
+	"github.com/go-luo/luo/liveupdate/fdpass"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,7 +31,7 @@ const (
 // the memfd, checks it and finishes the session. It narrates on out.
 func client(sock, name string, out io.Writer) error {
 	fmt.Fprintf(out, "client: pid %d asks the daemon at %s for session %q\n", os.Getpid(), sock, name)
-	s, kind, err := askSession(sock, name)
+	s, err := askSession(sock, name)
 	if err != nil {
 		return err
 	}
@@ -44,9 +45,9 @@ func client(sock, name string, out io.Writer) error {
 	if got != name {
 		return fmt.Errorf("the daemon handed over session %q, not %q", got, name)
 	}
-	fmt.Fprintf(out, "client: received %s session %q (fd %d)\n", kind, got, s.Fd())
+	fmt.Fprintf(out, "client: received %s session %q (fd %d)\n", s.Direction(), got, s.Fd())
 
-	if kind == kindOut {
+	if s.Direction() == liveupdate.Outgoing {
 		msg := fmt.Sprintf("hello from client pid %d, written before the live update", os.Getpid())
 		if err := preserveRecord(s, msg); errors.Is(err, unix.EEXIST) {
 			fmt.Fprintf(out, "client: token %d is preserved already (by an earlier run); nothing to do\n", clientToken)
@@ -72,39 +73,40 @@ func client(sock, name string, out io.Writer) error {
 	return s.Close()
 }
 
-// askSession asks the daemon at sock for the session name and wraps the fd
-// it receives. kind is kindOut or kindIn.
-func askSession(sock, name string) (s *liveupdate.Session, kind string, err error) {
+// askSession asks the daemon at sock for the session name and receives it
+// with fdpass: its Direction says whether it is outgoing or incoming.
+func askSession(sock, name string) (*liveupdate.Session, error) {
 	if err := liveupdate.ValidateName(name); err != nil {
-		return nil, "", fmt.Errorf("session name %q: %w", name, err)
+		return nil, fmt.Errorf("session name %q: %w", name, err)
 	}
 	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: sock, Net: "unix"})
 	if err != nil {
-		return nil, "", fmt.Errorf("connect to the daemon: %w; is it running, and is %s its -socket?", err, sock)
+		return nil, fmt.Errorf("connect to the daemon: %w; is it running, and is %s its -socket?", err, sock)
 	}
 	defer c.Close()
 	if _, err := fmt.Fprintf(c, "%s %s\n", cmdSession, name); err != nil {
-		return nil, "", fmt.Errorf("ask the daemon: %w", err)
+		return nil, fmt.Errorf("ask the daemon: %w", err)
 	}
-	line, fds, err := readReply(c)
+	line, err := readLine(c)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	defer closeAll(fds) // NewSession dups the one it wraps
 	verb, arg, _ := strings.Cut(line, " ")
 	switch {
 	case verb == replyErr:
-		return nil, "", fmt.Errorf("the daemon refused session %q: %s", name, arg)
-	case verb != replyOK || (arg != kindOut && arg != kindIn):
-		return nil, "", fmt.Errorf("the daemon replied %q; this client speaks %q", line, "OK outgoing|incoming")
-	case len(fds) != 1:
-		return nil, "", fmt.Errorf("the daemon replied %q with %d fds, want 1", line, len(fds))
+		return nil, fmt.Errorf("the daemon refused session %q: %s", name, arg)
+	case line != replyOK:
+		return nil, fmt.Errorf("the daemon replied %q; this client speaks %q", line, replyOK)
 	}
-	s, err = liveupdate.NewSession(fds[0])
+	s, err := fdpass.Receive(c)
 	if err != nil {
-		return nil, "", fmt.Errorf("the fd the daemon sent: %w", err)
+		return nil, fmt.Errorf("the session the daemon sent: %w", err)
 	}
-	return s, arg, nil
+	if d := s.Direction(); d != liveupdate.Outgoing && d != liveupdate.Incoming {
+		s.Close()
+		return nil, fmt.Errorf("the daemon sent session %q without saying whether it is outgoing or incoming", name)
+	}
+	return s, nil
 }
 
 // record returns the memfd contents for msg: a magic line, msg, and its

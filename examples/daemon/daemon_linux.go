@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/go-luo/luo/liveupdate"
+	"github.com/go-luo/luo/liveupdate/fdpass"
 )
 
 // daemon owns a LUO device and hands session fds to clients over a unix
@@ -105,7 +106,7 @@ func (d *daemon) handle(c *net.UnixConn) {
 	for {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			writeReply(c, replyErr+" request line too long\n", -1)
+			writeLine(c, replyErr+" request line too long\n")
 			return
 		}
 		if err != nil {
@@ -113,13 +114,13 @@ func (d *daemon) handle(c *net.UnixConn) {
 		}
 		verb, arg, _ := strings.Cut(strings.TrimSuffix(string(line), "\n"), " ")
 		if verb != cmdSession {
-			writeReply(c, fmt.Sprintf("%s unknown request %q: send %q\n", replyErr, verb, cmdSession+" NAME"), -1)
+			writeLine(c, fmt.Sprintf("%s unknown request %q: send %q\n", replyErr, verb, cmdSession+" NAME"))
 			continue
 		}
 		fmt.Fprintf(d.out, "daemon: client pid %d asks for session %q\n", pid, arg)
 		if err := d.handOver(c, arg); err != nil {
 			fmt.Fprintf(d.out, "daemon: %v\n", err)
-			if werr := writeReply(c, replyErr+" "+oneLine(err.Error())+"\n", -1); werr != nil {
+			if werr := writeLine(c, replyErr+" "+oneLine(err.Error())+"\n"); werr != nil {
 				return
 			}
 		}
@@ -139,12 +140,12 @@ func (d *daemon) handOver(c *net.UnixConn, name string) error {
 	}
 	if s, ok := d.sessions[name]; ok {
 		fmt.Fprintf(d.out, "daemon: handing over outgoing session %q again\n", name)
-		return d.send(c, s, kindOut)
+		return d.send(c, s)
 	}
 	s, err := d.dev.RetrieveSession(name)
 	if err == nil {
 		fmt.Fprintf(d.out, "daemon: retrieved session %q from the previous kernel; handing it over\n", name)
-		err := d.send(c, s, kindIn)
+		err := d.send(c, s)
 		if err != nil {
 			// Not sent: finish it rather than leak it; the client
 			// failed anyway.
@@ -163,7 +164,7 @@ func (d *daemon) handOver(c *net.UnixConn, name string) error {
 		return err
 	}
 	fmt.Fprintf(d.out, "daemon: created outgoing session %q; handing it over and keeping it until the update\n", name)
-	if err := d.send(c, s, kindOut); err != nil {
+	if err := d.send(c, s); err != nil {
 		s.Close()
 		return err
 	}
@@ -171,13 +172,13 @@ func (d *daemon) handOver(c *net.UnixConn, name string) error {
 	return nil
 }
 
-// send sends s's fd with an OK reply of that kind. Its error is the
-// connection's; the client is gone.
-func (d *daemon) send(c *net.UnixConn, s *liveupdate.Session, kind string) error {
-	if err := writeReply(c, replyOK+" "+kind+"\n", s.Fd()); err != nil {
+// send sends an OK reply and then s with fdpass, which carries its name
+// and direction. Its error is the connection's; the client is gone.
+func (d *daemon) send(c *net.UnixConn, s *liveupdate.Session) error {
+	if err := writeLine(c, replyOK+"\n"); err != nil {
 		return fmt.Errorf("send session %q: %w", s, err)
 	}
-	return nil
+	return fdpass.Send(c, s)
 }
 
 // held returns the names of the outgoing sessions the daemon holds.

@@ -19,6 +19,7 @@ import (
 	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fdpass"
 )
 
 // TestMain lets the test binary be the client that the story starts (a copy
@@ -83,8 +84,9 @@ func TestStory(t *testing.T) {
 }
 
 // request sends one raw request line to the daemon at sock and returns the
-// reply line and the number of fds that came with it.
-func request(t *testing.T, sock, line string) (string, int) {
+// reply line and, after an OK, the direction of the session that came
+// with it.
+func request(t *testing.T, sock, line string) (string, liveupdate.Direction) {
 	t.Helper()
 	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: sock, Net: "unix"})
 	if err != nil {
@@ -94,12 +96,19 @@ func request(t *testing.T, sock, line string) (string, int) {
 	if _, err := io.WriteString(c, line); err != nil {
 		t.Fatal(err)
 	}
-	reply, fds, err := readReply(c)
+	reply, err := readLine(c)
 	if err != nil {
 		t.Fatalf("request %q: %v", line, err)
 	}
-	closeAll(fds)
-	return reply, len(fds)
+	if reply != replyOK {
+		return reply, 0
+	}
+	s, err := fdpass.Receive(c)
+	if err != nil {
+		t.Fatalf("request %q: %v", line, err)
+	}
+	s.Close()
+	return reply, s.Direction()
 }
 
 // TestProtocol puts good and bad requests to a daemon on a fake kernel.
@@ -117,19 +126,19 @@ func TestProtocol(t *testing.T) {
 	defer d.close()
 
 	for _, tc := range []struct{ req, reply string }{
-		{"SESSION a\n", "OK outgoing"},
-		{"SESSION a\n", "OK outgoing"}, // the same session again
+		{"SESSION a\n", "OK"},
+		{"SESSION a\n", "OK"}, // the same session again
 		{"HELLO\n", `ERR unknown request "HELLO"`},
 		{"SESSION \n", `ERR session name "": invalid session name`},
 		{"SESSION " + strings.Repeat("x", 64) + "\n", `ERR session name "xxx`},
 		{strings.Repeat("x", 2*maxLine) + "\n", "ERR request line too long"},
 	} {
-		reply, nfd := request(t, sock, tc.req)
+		reply, dir := request(t, sock, tc.req)
 		if !strings.HasPrefix(reply, tc.reply) {
 			t.Errorf("request %.20q: reply %q, want %q...", tc.req, reply, tc.reply)
 		}
-		if want := strings.HasPrefix(tc.reply, "OK"); (nfd == 1) != want || nfd > 1 {
-			t.Errorf("request %.20q: %d fds with reply %q", tc.req, nfd, reply)
+		if tc.reply == "OK" && dir != liveupdate.Outgoing {
+			t.Errorf("request %.20q: a session of direction %v with reply %q, want outgoing", tc.req, dir, reply)
 		}
 	}
 	if got := d.held(); len(got) != 1 || got[0] != "a" {

@@ -14,8 +14,8 @@
 // liveupdate/fake): the daemon, in this process, opens the device and
 // listens on a unix socket; a client, started as a child process (this
 // program again, with -client), asks for its session, receives the session
-// fd with SCM_RIGHTS, wraps it with liveupdate.NewSession and preserves a
-// memfd in it, then exits. The daemon keeps the session open. The fake
+// fd with package liveupdate/fdpass (SCM_RIGHTS, with the session's name
+// and direction) and preserves a memfd in it, then exits. The daemon keeps the session open. The fake
 // kernel performs the live update, the daemon starts again in the next
 // kernel, and a new client asks for the same session: the daemon retrieves
 // it from the previous kernel and hands it over, and the client retrieves
@@ -33,13 +33,13 @@
 //
 // A client connects to the socket and sends lines; the daemon answers each:
 //
-//	SESSION NAME\n  ->  OK outgoing\n   with the session fd (SCM_RIGHTS)
-//	                    OK incoming\n   with the session fd (SCM_RIGHTS)
-//	                    ERR MESSAGE\n   without an fd
+//	SESSION NAME\n  ->  OK\n           then the session, sent with fdpass.Send
+//	                    ERR MESSAGE\n   without a session
 //
 // NAME is a LUO session name (1 to 63 bytes). If the previous kernel handed
-// over a session of that name, the daemon retrieves it and hands it over as
-// "incoming": the client retrieves its files and finishes it. The daemon
+// over a session of that name, the daemon retrieves it and hands it over
+// (fdpass.Receive gives the client a session whose Direction is Incoming):
+// the client retrieves its files and finishes it. The daemon
 // closes its own copy once it has sent it, so the client owns an incoming
 // session, and closing it finishes it. Otherwise the daemon creates an
 // outgoing session of that name (or hands over again the one it created

@@ -26,7 +26,7 @@
 // with liveupdate=on), as root: stage 1, then a kexec, then stage 2 in the
 // next kernel. The kernel drops an outgoing session when its last fd is
 // closed, so stage 1 hands the session to a detached copy of itself that
-// holds it until the kexec (package examples/internal/hold) and prints that
+// holds it until the kexec (package liveupdate/hold) and prints that
 // copy's pid. Load and run the kexec yourself (kexec -l, then kexec -e): a
 // kexec that first stops every process, such as systemctl kexec, also stops
 // the holder, and the session with it. The stage code is the same in every

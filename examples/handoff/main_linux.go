@@ -10,9 +10,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/go-luo/luo/examples/internal/hold"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/hold"
 )
 
 // main runs handoff with the command line and exits with its status. A copy
@@ -245,11 +245,11 @@ func deviceStage1(path string, out io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	pid, err := hold.Detach([]*liveupdate.Session{s})
+	h, err := hold.Detach([]*liveupdate.Session{s})
 	if err != nil {
 		return fmt.Errorf("stage 1: %w; the session is dropped as this process exits", err)
 	}
-	fmt.Fprintf(out, "holder: pid %d holds session %q until the kexec (kill %d drops it)\n", pid, sessionName, pid)
+	fmt.Fprintf(out, "holder: pid %d holds session %q until the kexec (kill %d drops it)\n", h.Pid(), sessionName, h.Pid())
 	fmt.Fprintf(out, "now kexec, then run in the next kernel: handoff -device %s -stage 2\n", path)
 	return nil
 }

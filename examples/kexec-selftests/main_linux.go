@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-luo/luo/examples/internal/hold"
 	"github.com/go-luo/luo/internal/kexectests"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/hold"
 )
 
 // main runs kexec-selftests with the command line and exits with its
@@ -330,11 +330,11 @@ func deviceStage1(tests []kexectests.Test, name, path string, out io.Writer) err
 	dev.Close() // as the C tests do before they fork the holder
 	defer closeAll(keep)
 	if len(keep) > 0 {
-		pid, err := hold.Detach(keep)
+		h, err := hold.Detach(keep)
 		if err != nil {
 			return fmt.Errorf("%w; the sessions are dropped as this process exits", err)
 		}
-		fmt.Fprintf(out, "holder: pid %d holds %d sessions until the kexec (kill %d drops them)\n", pid, len(keep), pid)
+		fmt.Fprintf(out, "holder: pid %d holds %d sessions until the kexec (kill %d drops them)\n", h.Pid(), len(keep), h.Pid())
 		fmt.Fprintf(out, "now kexec, then run in the next kernel: kexec-selftests -test %s -device %s -stage 2\n", name, path)
 	}
 	return stage1Summary(n, len(ready), len(tests), out)

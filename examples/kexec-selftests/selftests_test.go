@@ -14,9 +14,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/go-luo/luo/examples/internal/hold"
 	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/hold"
 	"golang.org/x/sys/unix"
 )
 

@@ -11,8 +11,8 @@ import (
 )
 
 // The dispatch cases send hand-built requests with RawIoctl and check the
-// order of the kernel's checks (kernel-abi §2.3 for the device, §3.2 for
-// sessions): nr range (EINVAL, before the argument is read), reading the
+// order of the kernel's checks (luo_ioctl in kernel/liveupdate/luo_core.c
+// for the device, luo_session_ioctl in luo_session.c for sessions): nr range (EINVAL, before the argument is read), reading the
 // size field (EFAULT), the exact request word (ENOTTY), the session's
 // direction (EINVAL), size < min_size (EINVAL), copying the struct (E2BIG
 // for non-zero bytes past it, EFAULT), then the handler. Each pair of

@@ -13,7 +13,7 @@ import (
 )
 
 // selftestCases are the 15 tests of the kernel's
-// tools/testing/selftests/liveupdate/liveupdate.c (kernel-abi §6.1), in
+// tools/testing/selftests/liveupdate/liveupdate.c, in
 // their order and with their names, session names and tokens.
 func selftestCases() []testCase {
 	return []testCase{

@@ -241,7 +241,7 @@ func directionPreserveIncoming(e *env) {
 		if e.f.DirectionCheck {
 			e.expect(in.PreserveFD(fdOf(e.memfd("x")), 1), unix.EINVAL, "PRESERVE_FD on an incoming session")
 		} else {
-			// G1 runs the handler; with a descriptor that is not open it
+			// Linux 6.19 runs the handler; with a descriptor that is not open it
 			// fails in fget, harmlessly.
 			e.expect(in.PreserveFD(e.badFD(), 1), unix.EBADF, "PRESERVE_FD of a closed fd on an incoming session (no direction check)")
 		}
@@ -265,7 +265,7 @@ func directionRetrieveOutgoing(e *env) {
 		}
 		e.expect(err, unix.EINVAL, "RETRIEVE_FD of a preserved token on an outgoing session")
 	} else {
-		// G1: an empty outgoing session has no such token.
+		// Linux 6.19: an empty outgoing session has no such token.
 		e.expect(err, unix.ENOENT, "RETRIEVE_FD on an empty outgoing session (no direction check)")
 	}
 }
@@ -279,7 +279,7 @@ func directionFinishOutgoing(e *env) {
 		// The session and its file are untouched.
 		e.expect(s.PreserveFD(fdOf(e.memfd("y")), 1), unix.EEXIST, "preserve under the token again after the refused FINISH")
 	} else {
-		// G1: finishing an empty session finishes nothing.
+		// Linux 6.19: finishing an empty session finishes nothing.
 		e.expect(s.Finish(), 0, "FINISH on an empty outgoing session (no direction check)")
 	}
 }

@@ -14,7 +14,7 @@ import (
 // boot is one running kernel: what the real kernel keeps in its LUO
 // globals, from boot until the next live update replaces it.
 //
-// Locks, in the kernel's order (the seed's luo_session.c): serialize
+// Locks, in the kernel's order (kernel/liveupdate/luo_session.c): serialize
 // (luo_session_serialize_rwsem), then a list's mu (luo_session_header
 // rwsem), then a session's mu; preservedMu (the preserved-files xarray's
 // lock) and devMu are innermost.

@@ -3,6 +3,7 @@
 package hold
 
 import (
+	"errors"
 	"os"
 	"syscall"
 	"testing"
@@ -40,11 +41,12 @@ func TestDetach(t *testing.T) {
 		}
 		ss = append(ss, s)
 	}
-	pid, err := Detach(ss)
+	h, err := Detach(ss)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer syscall.Kill(pid, syscall.SIGKILL)
+	defer h.Release()
+	pid := h.Pid()
 	for _, s := range ss {
 		s.Close()
 	}
@@ -56,7 +58,16 @@ func TestDetach(t *testing.T) {
 		t.Errorf("holder %d is in session %d (%v), want its own", pid, sid, err)
 	}
 
-	syscall.Kill(pid, syscall.SIGKILL)
+	if err := h.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("holder %d still there after Release: kill 0: %v", pid, err)
+	}
+	if err := h.Release(); err != nil {
+		t.Errorf("second Release: %v", err)
+	}
+	// The fake sees the holder's sockets close on its own goroutines.
 	deadline := time.Now().Add(10 * time.Second)
 	for len(k.State().Outgoing) != 0 {
 		if time.Now().After(deadline) {

@@ -25,26 +25,50 @@ const Flag = "-luo-hold"
 // readyTimeout is how long Detach waits for the holder to report.
 const readyTimeout = 30 * time.Second
 
+// Holder is a detached process that holds copies of session fds.
+type Holder struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed once the holder has exited and been reaped
+}
+
+// Pid returns the holder's process id: SIGTERM or SIGKILL to it, from any
+// process, releases the sessions as Release does.
+func (h *Holder) Pid() int { return h.cmd.Process.Pid }
+
+// Release ends the holder (SIGKILL) and returns once it has exited, its
+// copies of the session fds closed: a session no other process has open is
+// then dropped by the kernel. Releasing a holder that has already exited,
+// or releasing twice, does nothing.
+func (h *Holder) Release() error {
+	err := h.cmd.Process.Signal(syscall.SIGKILL)
+	<-h.done
+	if err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("hold: release holder (pid %d): %w", h.Pid(), err)
+	}
+	return nil
+}
+
 // Detach starts a detached copy of this program (os.Executable) that holds
-// the sessions open until it is killed or the kexec ends it, and returns its
-// pid. It returns once the copy has checked that it holds every session, so
-// the caller may then close its own copies. The copy runs in a new session
-// (setsid) with its working directory at / and stdin, stdout and stderr on
-// /dev/null; while this process lives it is also reaped here when it ends.
+// copies of the sessions' fds until the kexec or until released, and
+// returns it. It returns once the copy has checked that it holds every
+// session, so the caller may then close its own Sessions and exit. The copy
+// runs in a new session (setsid) with its working directory at / and
+// stdin, stdout and stderr on /dev/null; while this process lives it is
+// also reaped here when it ends.
 //
 // The program's main must call Main before anything else, or the copy does
 // not become a holder and Detach fails.
-func Detach(sessions []*liveupdate.Session) (pid int, err error) {
+func Detach(sessions []*liveupdate.Session) (*Holder, error) {
 	if len(sessions) == 0 {
-		return 0, errors.New("hold: no sessions to hold")
+		return nil, errors.New("hold: no sessions to hold")
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return 0, fmt.Errorf("hold: cannot find this program to start the holder: %w", err)
+		return nil, fmt.Errorf("hold: cannot find this program to start the holder: %w", err)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return 0, fmt.Errorf("hold: %w", err)
+		return nil, fmt.Errorf("hold: %w", err)
 	}
 	defer r.Close()
 	files := []*os.File{w}
@@ -58,7 +82,7 @@ func Detach(sessions []*liveupdate.Session) (pid int, err error) {
 		// a copy and never the Session's own fd.
 		fd, err := unix.FcntlInt(uintptr(s.Fd()), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
-			return 0, fmt.Errorf("hold: dup session %s: %w", s, err)
+			return nil, fmt.Errorf("hold: dup session %s: %w", s, err)
 		}
 		files = append(files, os.NewFile(uintptr(fd), "session "+s.String()))
 	}
@@ -68,7 +92,7 @@ func Detach(sessions []*liveupdate.Session) (pid int, err error) {
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("hold: start holder: %w", err)
+		return nil, fmt.Errorf("hold: start holder: %w", err)
 	}
 	// Close our copies now: the write end, so that a holder that dies
 	// gives EOF, and the session dups, which the holder has.
@@ -84,15 +108,19 @@ func Detach(sessions []*liveupdate.Session) (pid int, err error) {
 		cmd.Wait()
 		switch {
 		case strings.HasPrefix(line, "ERR "):
-			return 0, fmt.Errorf("hold: holder (pid %d) refused: %s", cmd.Process.Pid, strings.TrimSpace(line[4:]))
+			return nil, fmt.Errorf("hold: holder (pid %d) refused: %s", cmd.Process.Pid, strings.TrimSpace(line[4:]))
 		case errors.Is(rerr, os.ErrDeadlineExceeded):
-			return 0, fmt.Errorf("hold: holder (pid %d) did not report within %v", cmd.Process.Pid, readyTimeout)
+			return nil, fmt.Errorf("hold: holder (pid %d) did not report within %v", cmd.Process.Pid, readyTimeout)
 		}
-		return 0, fmt.Errorf("hold: holder (pid %d) exited without taking the sessions: "+
+		return nil, fmt.Errorf("hold: holder (pid %d) exited without taking the sessions: "+
 			"%s must call hold.Main first in main (and in TestMain)", cmd.Process.Pid, exe)
 	}
-	go cmd.Wait() // reap it, should this process outlive it
-	return cmd.Process.Pid, nil
+	h := &Holder{cmd: cmd, done: make(chan struct{})}
+	go func() { // reap it, should this process outlive it
+		cmd.Wait()
+		close(h.done)
+	}()
+	return h, nil
 }
 
 // Main makes this process the holder when args (os.Args[1:]) start with
