@@ -42,9 +42,8 @@
 //
 // The typed API (Device, Session) sits on a raw layer that mirrors the
 // kernel's uapi: the argument structs (CreateSessionArgs, PreserveFDArgs,
-// ...), their byte encoding, the request numbers of every architecture
-// (Command.Request, ArchIOC), and the checks the kernel applies to a request
-// (ReadSize, CheckSize, CopyStructFromUser, NameFromBytes). Device.RawIoctl
+// ...) and their byte encoding, the request numbers (Command.Request), and
+// the session name rules (ValidateName, PutName, NameFromBytes). Device.RawIoctl
 // and Session.RawIoctl send arbitrary bytes, so a test can put a malformed
 // request to a kernel and compare answers.
 //
@@ -65,7 +64,8 @@
 // # Architectures
 //
 // Request numbers and struct bytes are the kernel's on every architecture
-// Go supports on Linux (ArchIOC; structs in native byte order). The kernel's
+// Go supports on Linux (powerpc, mips and sparc set bit 29 of every request
+// word; structs are in native byte order). The kernel's
 // LUO files have no compat_ioctl, so a 32-bit program (GOARCH=386, arm,
 // mips, mipsle) on a 64-bit kernel gets ENOTTY for every request: build for
 // the kernel's own architecture.

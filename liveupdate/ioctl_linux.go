@@ -26,7 +26,7 @@ const (
 // place across the syscall.
 func sysIoctl(b backend, fd int, req uint32, arg unsafe.Pointer, size uintptr) error {
 	if b == backendFake {
-		return fakewire.Call(fd, req, unsafe.Slice((*byte)(arg), size), RequestNr(req) == CmdPreserveFD)
+		return fakewire.Call(fd, req, unsafe.Slice((*byte)(arg), size), Command(req&0xff) == CmdPreserveFD)
 	}
 	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(arg))
 	if e != 0 {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/go-luo/luo/internal/luoabi"
 	"github.com/go-luo/luo/kho"
 	"github.com/go-luo/luo/liveupdate"
 	"golang.org/x/sys/unix"
@@ -213,12 +214,12 @@ func (b *boot) deviceIoctl(o *object, r *request) {
 		r.stale = true
 		return
 	}
-	nr := liveupdate.RequestNr(r.req)
-	if nr-liveupdate.CmdDeviceBase >= 2 {
+	nr := luoabi.Nr(r.req)
+	if nr-luoabi.DeviceBase >= 2 {
 		r.errno = unix.EINVAL
 		return
 	}
-	size, err := liveupdate.ReadSize(r.arg)
+	size, err := luoabi.ReadSize(r.arg)
 	if err != nil {
 		r.errno = unix.EFAULT
 		return
@@ -228,12 +229,12 @@ func (b *boot) deviceIoctl(o *object, r *request) {
 		r.errno = unix.ENOTTY
 		return
 	}
-	if liveupdate.CheckSize(size, c.MinSize()) != nil {
+	if luoabi.CheckSize(size, luoabi.MinSize(c)) != nil {
 		r.errno = unix.EINVAL
 		return
 	}
 	var kbuf [liveupdate.SizeofCreateSession]byte
-	if err := liveupdate.CopyStructFromUser(kbuf[:], r.arg, size); err != nil {
+	if err := luoabi.CopyStructFromUser(kbuf[:], r.arg, size); err != nil {
 		r.errno = err.(unix.Errno)
 		return
 	}
@@ -256,7 +257,7 @@ func (b *boot) deviceIoctl(o *object, r *request) {
 	}
 	a.FD = -1 // the caller's fd number is filled in where the fd lands
 	a.Encode(kbuf[:])
-	r.reply = kbuf[:liveupdate.ReplyLen(size, liveupdate.SizeofCreateSession)]
+	r.reply = kbuf[:luoabi.ReplyLen(size, liveupdate.SizeofCreateSession)]
 	r.newFD = user
 }
 
