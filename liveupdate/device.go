@@ -26,7 +26,8 @@ type Device struct {
 
 // Open opens the LUO device at path, usually DefaultPath. Containers and test
 // rigs may mount it elsewhere; a path naming a fake kernel's socket (see
-// fake.Kernel.Listen) opens that fake.
+// fake.Kernel.Listen) opens that fake in a binary that links package fake
+// or liveupdate/fakeclient (elsewhere it fails with ENXIO).
 //
 // When no device exists at path the error matches ErrNotSupported and says
 // what the kernel needs. When another process holds the device, it matches
@@ -47,8 +48,9 @@ func Open(path string) (*Device, error) {
 // user's end of a fake kernel's device. It duplicates fd (close-on-exec): fd
 // stays the caller's. It fails with an error matching ErrNotDevice, and
 // sends nothing, when fd is neither the kernel's device (a misc character
-// device) nor a fake kernel's (a socket bound to a fake device's address),
-// such as another socket a service manager passed.
+// device) nor a fake kernel's (a socket bound to a fake device's address,
+// recognised where package fake or liveupdate/fakeclient is linked), such
+// as another socket a service manager passed.
 func NewDevice(fd int) (*Device, error) {
 	b, err := sysDeviceBackend(fd)
 	if err != nil {

@@ -61,6 +61,12 @@
 // too; closing its last copy, however that happens, releases the session as
 // the kernel would.
 //
+// Only a binary that links package fake, or liveupdate/fakeclient for a
+// fake in another process, can reach a fake: this package holds no client
+// of its own. A binary that links neither treats every fd as the kernel's;
+// Open, NewDevice, NewSession and IsSession then cost no getsockname and no
+// dial (an fd is put to the fake client only when it is a socket).
+//
 // # Architectures
 //
 // Request numbers and struct bytes are the kernel's on every architecture

@@ -41,7 +41,8 @@ func newSession(fd int, b backend, name string, dir Direction) *Session {
 // service manager. It duplicates fd (close-on-exec): fd stays the caller's,
 // and the session lives on until every copy is closed. It fails with an
 // error matching ErrNotSession when fd is not a LUO session of the kernel or
-// of a fake kernel.
+// of a fake kernel (recognised where package fake or liveupdate/fakeclient
+// is linked).
 func NewSession(fd int) (*Session, error) {
 	b, name, err := sysClassify(fd)
 	if err != nil {
@@ -55,7 +56,8 @@ func NewSession(fd int) (*Session, error) {
 }
 
 // IsSession reports whether fd is a LUO session file descriptor: of the
-// kernel (an anonymous inode named "[luo_session] NAME") or of a fake kernel.
+// kernel (an anonymous inode named "[luo_session] NAME") or of a fake kernel
+// (where package fake or liveupdate/fakeclient is linked).
 func IsSession(fd int) bool {
 	_, _, err := sysClassify(fd)
 	return err == nil
