@@ -38,7 +38,7 @@ func Open(path string) (*Device, error) {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, ErrNotSupported) {
 			err = &notSupportedError{err}
 		}
-		return nil, &Error{Op: opOpen, Path: path, Err: err}
+		return nil, &Error{Op: OpOpen, Path: path, Err: err}
 	}
 	return newDevice(fd, b, path), nil
 }
@@ -54,11 +54,11 @@ func Open(path string) (*Device, error) {
 func NewDevice(fd int) (*Device, error) {
 	b, err := sysDeviceBackend(fd)
 	if err != nil {
-		return nil, &Error{Op: opWrapDevice, Err: err}
+		return nil, &Error{Op: OpWrapDevice, Err: err}
 	}
 	dup, err := sysDup(fd)
 	if err != nil {
-		return nil, &Error{Op: opWrapDevice, Err: err}
+		return nil, &Error{Op: OpWrapDevice, Err: err}
 	}
 	return newDevice(dup, b, "fd "+strconv.Itoa(fd)), nil
 }
@@ -75,9 +75,7 @@ func (e *notSupportedError) Error() string {
 	if e.err == ErrNotSupported {
 		prefix = "" // not Linux
 	}
-	return prefix + ErrNotSupported.Error() + " here: it needs Linux 6.19 or later built with " +
-		"CONFIG_LIVEUPDATE and CONFIG_KEXEC_HANDOVER, KHO enabled (kho=on, or CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT), " +
-		"and the boot parameter liveupdate=on; run 'luoctl check' to see which is missing"
+	return prefix + ErrNotSupported.Error() + " here; 'luoctl check' says why"
 }
 func (e *notSupportedError) Unwrap() error        { return e.err }
 func (e *notSupportedError) Is(target error) bool { return target == ErrNotSupported }
@@ -97,12 +95,12 @@ func (d *Device) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.fd < 0 {
-		return &Error{Op: opClose, Path: d.path, Err: ErrClosed}
+		return &Error{Op: OpClose, Path: d.path, Err: ErrClosed}
 	}
 	err := sysClose(d.fd)
 	d.fd = -1
 	if err != nil {
-		return &Error{Op: opClose, Path: d.path, Err: err}
+		return &Error{Op: OpClose, Path: d.path, Err: err}
 	}
 	return nil
 }
@@ -116,7 +114,7 @@ func (d *Device) Close() error {
 // Closing the returned session before the live update drops it and its
 // files from the kernel.
 func (d *Device) CreateSession(name string) (*Session, error) {
-	return d.session(CmdCreateSession, opCreateSession, name, Outgoing)
+	return d.session(CmdCreateSession, OpCreateSession, name, Outgoing)
 }
 
 // RetrieveSession claims the incoming session of that name, handed over by
@@ -124,10 +122,10 @@ func (d *Device) CreateSession(name string) (*Session, error) {
 // with EINVAL while it lives, ENOENT after it was finished); sessions created
 // in this boot are not found (ENOENT).
 func (d *Device) RetrieveSession(name string) (*Session, error) {
-	return d.session(CmdRetrieveSession, opRetrieveSession, name, Incoming)
+	return d.session(CmdRetrieveSession, OpRetrieveSession, name, Incoming)
 }
 
-func (d *Device) session(c Command, op, name string, dir Direction) (*Session, error) {
+func (d *Device) session(c Command, op Op, name string, dir Direction) (*Session, error) {
 	var a CreateSessionArgs
 	if err := PutName(&a.Name, name); err != nil {
 		return nil, &Error{Op: op, Session: name, Err: err}

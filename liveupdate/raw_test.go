@@ -195,7 +195,7 @@ func TestNewSessionFakeAddress(t *testing.T) {
 		t.Errorf("RawIoctl after Close = %v, want ErrClosed", err)
 	}
 	for _, tc := range []struct {
-		op  string
+		op  Op
 		err error
 	}{
 		{"close", s.Close()},
@@ -227,7 +227,7 @@ func TestPreserveNegativeFD(t *testing.T) {
 	defer s.Close()
 	err = s.PreserveFD(-1, 0x42)
 	var e *Error
-	if !errors.Is(err, unix.EBADF) || !errors.As(err, &e) || e.Op != "preserve" || e.FD != -1 || e.Token != 0x42 || !e.HasToken {
+	if !errors.Is(err, unix.EBADF) || !errors.As(err, &e) || e.Op != "preserve" || e.FD != -1 || e.Token != 0x42 {
 		t.Errorf("PreserveFD(-1) = %#v, want EBADF before any request", err)
 	}
 }

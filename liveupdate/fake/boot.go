@@ -146,7 +146,10 @@ func (b *boot) deserializeOnce() error {
 type restoreError struct{ cause error }
 
 func (e *restoreError) Error() string {
-	return "input/output error (the state handed over by the previous kernel could not be restored: " + e.cause.Error() + ")"
+	if e.cause == unix.EIO {
+		return "input/output error: the previous kernel's state could not be restored"
+	}
+	return "input/output error: the previous kernel's state could not be restored: " + e.cause.Error()
 }
 func (e *restoreError) Unwrap() []error { return []error{unix.EIO, e.cause} }
 
