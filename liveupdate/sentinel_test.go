@@ -105,6 +105,7 @@ func TestErrClosedIdentity(t *testing.T) {
 	if !errors.Is(liveupdate.ErrClosed, os.ErrClosed) || !errors.Is(liveupdate.ErrClosed, fs.ErrClosed) {
 		t.Error("ErrClosed does not match os.ErrClosed")
 	}
+	//lint:ignore SA1032 ErrClosed is the error under test, not the target: the order is deliberate
 	if errors.Is(liveupdate.ErrClosed, errors.New("file already closed")) {
 		t.Error("ErrClosed matches another error with the same text")
 	}
