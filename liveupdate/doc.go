@@ -31,9 +31,10 @@
 //
 // # Errors
 //
-// Every error is an *Error naming the operation and the session (and token)
-// it acted on, wrapping the kernel's errno: errors.Is(err, unix.EEXIST),
-// errors.Is(err, os.ErrNotExist) and the like work. Mistakes this package
+// Every error is an *Error naming the operation (an Op constant) and the
+// session (and token) it acted on, wrapping the kernel's errno:
+// errors.Is(err, unix.EEXIST), errors.Is(err, os.ErrNotExist) and the like
+// work. Mistakes this package
 // can see, such as an invalid session name, are reported before any request
 // is made, with errors that match the errno the kernel would have given
 // (ErrInvalidName matches EINVAL). A missing device gives ErrNotSupported.
@@ -43,9 +44,9 @@
 // The typed API (Device, Session) sits on a raw layer that mirrors the
 // kernel's uapi: the argument structs (CreateSessionArgs, PreserveFDArgs,
 // ...) and their byte encoding, the request numbers (Command.Request), and
-// the session name rules (ValidateName, PutName, NameFromBytes). Device.RawIoctl
-// and Session.RawIoctl send arbitrary bytes, so a test can put a malformed
-// request to a kernel and compare answers.
+// the session name rules (ValidateName, PutName, NameFromBytes).
+// Device.RawIoctl and Session.RawIoctl send arbitrary bytes, so a test can
+// put a malformed request to a kernel and compare answers.
 //
 // # The fake kernel
 //
@@ -71,10 +72,10 @@
 //
 // Request numbers and struct bytes are the kernel's on every architecture
 // Go supports on Linux (powerpc, mips and sparc set bit 29 of every request
-// word; structs are in native byte order). The kernel's
-// LUO files have no compat_ioctl, so a 32-bit program (GOARCH=386, arm,
-// mips, mipsle) on a 64-bit kernel gets ENOTTY for every request: build for
-// the kernel's own architecture.
+// word; structs are in native byte order). The kernel's LUO files have no
+// compat_ioctl, so a 32-bit program (GOARCH=386, arm, mips, mipsle) on a
+// 64-bit kernel gets ENOTTY for every request: build for the kernel's own
+// architecture.
 //
 // On systems other than Linux the package builds, and every call that
 // would reach a device returns ErrNotSupported.
