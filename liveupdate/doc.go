@@ -34,10 +34,10 @@
 // Every error is an *Error naming the operation (an Op constant) and the
 // session (and token) it acted on, wrapping the kernel's errno:
 // errors.Is(err, unix.EEXIST), errors.Is(err, os.ErrNotExist) and the like
-// work. Mistakes this package
-// can see, such as an invalid session name, are reported before any request
-// is made, with errors that match the errno the kernel would have given
-// (ErrInvalidName matches EINVAL). A missing device gives ErrNotSupported.
+// work. Mistakes this package can see, such as an invalid session name,
+// are reported before any request is made, with errors that match the
+// errno the kernel would have given (ErrInvalidName matches EINVAL). A
+// missing device gives ErrNotSupported.
 //
 // # Two layers
 //
