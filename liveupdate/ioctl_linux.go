@@ -150,7 +150,7 @@ func sysDeviceBackend(fd int) (backend, error) {
 		return 0, err
 	}
 	switch {
-	case st.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(st.Rdev) == miscMajor:
+	case st.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(uint64(st.Rdev)) == miscMajor:
 		return backendKernel, nil
 	case st.Mode&unix.S_IFMT == unix.S_IFSOCK:
 		c := fakehook.Installed()
@@ -166,7 +166,7 @@ func sysDeviceBackend(fd int) (backend, error) {
 		}
 		return 0, &notDeviceError{"a socket that is not a fake kernel's device"}
 	case st.Mode&unix.S_IFMT == unix.S_IFCHR:
-		return 0, &notDeviceError{"character device " + strconv.Itoa(int(unix.Major(st.Rdev))) + ":" + strconv.Itoa(int(unix.Minor(st.Rdev))) + ", not a misc device"}
+		return 0, &notDeviceError{"character device " + strconv.Itoa(int(unix.Major(uint64(st.Rdev)))) + ":" + strconv.Itoa(int(unix.Minor(uint64(st.Rdev)))) + ", not a misc device"}
 	}
 	return 0, &notDeviceError{"not a character device"}
 }
