@@ -26,7 +26,8 @@ type Device struct {
 
 // Open opens the LUO device at path, usually DefaultPath. Containers and test
 // rigs may mount it elsewhere; a path naming a fake kernel's socket (see
-// fake.Kernel.Listen) opens that fake.
+// fake.Kernel.Listen) opens that fake in a binary that links package fake
+// or liveupdate/fakeclient (elsewhere it fails with ENXIO).
 //
 // When no device exists at path the error matches ErrNotSupported and says
 // what the kernel needs. When another process holds the device, it matches
@@ -37,7 +38,7 @@ func Open(path string) (*Device, error) {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, ErrNotSupported) {
 			err = &notSupportedError{err}
 		}
-		return nil, &Error{Op: opOpen, Path: path, Err: err}
+		return nil, &Error{Op: OpOpen, Path: path, Err: err}
 	}
 	return newDevice(fd, b, path), nil
 }
@@ -47,16 +48,17 @@ func Open(path string) (*Device, error) {
 // user's end of a fake kernel's device. It duplicates fd (close-on-exec): fd
 // stays the caller's. It fails with an error matching ErrNotDevice, and
 // sends nothing, when fd is neither the kernel's device (a misc character
-// device) nor a fake kernel's (a socket bound to a fake device's address),
-// such as another socket a service manager passed.
+// device) nor a fake kernel's (a socket bound to a fake device's address,
+// recognised where package fake or liveupdate/fakeclient is linked), such
+// as another socket a service manager passed.
 func NewDevice(fd int) (*Device, error) {
 	b, err := sysDeviceBackend(fd)
 	if err != nil {
-		return nil, &Error{Op: opWrapDevice, Err: err}
+		return nil, &Error{Op: OpWrapDevice, Err: err}
 	}
 	dup, err := sysDup(fd)
 	if err != nil {
-		return nil, &Error{Op: opWrapDevice, Err: err}
+		return nil, &Error{Op: OpWrapDevice, Err: err}
 	}
 	return newDevice(dup, b, "fd "+strconv.Itoa(fd)), nil
 }
@@ -73,9 +75,7 @@ func (e *notSupportedError) Error() string {
 	if e.err == ErrNotSupported {
 		prefix = "" // not Linux
 	}
-	return prefix + ErrNotSupported.Error() + " here: it needs Linux 6.19 or later built with " +
-		"CONFIG_LIVEUPDATE and CONFIG_KEXEC_HANDOVER, KHO enabled (kho=on, or CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT), " +
-		"and the boot parameter liveupdate=on; run 'luoctl check' to see which is missing"
+	return prefix + ErrNotSupported.Error() + " here; 'luoctl check' says why"
 }
 func (e *notSupportedError) Unwrap() error        { return e.err }
 func (e *notSupportedError) Is(target error) bool { return target == ErrNotSupported }
@@ -95,12 +95,12 @@ func (d *Device) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.fd < 0 {
-		return &Error{Op: opClose, Path: d.path, Err: ErrClosed}
+		return &Error{Op: OpClose, Path: d.path, Err: ErrClosed}
 	}
 	err := sysClose(d.fd)
 	d.fd = -1
 	if err != nil {
-		return &Error{Op: opClose, Path: d.path, Err: err}
+		return &Error{Op: OpClose, Path: d.path, Err: err}
 	}
 	return nil
 }
@@ -114,7 +114,7 @@ func (d *Device) Close() error {
 // Closing the returned session before the live update drops it and its
 // files from the kernel.
 func (d *Device) CreateSession(name string) (*Session, error) {
-	return d.session(CmdCreateSession, opCreateSession, name, Outgoing)
+	return d.session(CmdCreateSession, OpCreateSession, name, Outgoing)
 }
 
 // RetrieveSession claims the incoming session of that name, handed over by
@@ -122,10 +122,10 @@ func (d *Device) CreateSession(name string) (*Session, error) {
 // with EINVAL while it lives, ENOENT after it was finished); sessions created
 // in this boot are not found (ENOENT).
 func (d *Device) RetrieveSession(name string) (*Session, error) {
-	return d.session(CmdRetrieveSession, opRetrieveSession, name, Incoming)
+	return d.session(CmdRetrieveSession, OpRetrieveSession, name, Incoming)
 }
 
-func (d *Device) session(c Command, op, name string, dir Direction) (*Session, error) {
+func (d *Device) session(c Command, op Op, name string, dir Direction) (*Session, error) {
 	var a CreateSessionArgs
 	if err := PutName(&a.Name, name); err != nil {
 		return nil, &Error{Op: op, Session: name, Err: err}

@@ -31,22 +31,22 @@
 //
 // # Errors
 //
-// Every error is an *Error naming the operation and the session (and token)
-// it acted on, wrapping the kernel's errno: errors.Is(err, unix.EEXIST),
-// errors.Is(err, os.ErrNotExist) and the like work. Mistakes this package
-// can see, such as an invalid session name, are reported before any request
-// is made, with errors that match the errno the kernel would have given
-// (ErrInvalidName matches EINVAL). A missing device gives ErrNotSupported.
+// Every error is an *Error naming the operation (an Op constant) and the
+// session (and token) it acted on, wrapping the kernel's errno:
+// errors.Is(err, unix.EEXIST), errors.Is(err, os.ErrNotExist) and the like
+// work. Mistakes this package can see, such as an invalid session name,
+// are reported before any request is made, with errors that match the
+// errno the kernel would have given (ErrInvalidName matches EINVAL). A
+// missing device gives ErrNotSupported.
 //
 // # Two layers
 //
 // The typed API (Device, Session) sits on a raw layer that mirrors the
 // kernel's uapi: the argument structs (CreateSessionArgs, PreserveFDArgs,
-// ...), their byte encoding, the request numbers of every architecture
-// (Command.Request, ArchIOC), and the checks the kernel applies to a request
-// (ReadSize, CheckSize, CopyStructFromUser, NameFromBytes). Device.RawIoctl
-// and Session.RawIoctl send arbitrary bytes, so a test can put a malformed
-// request to a kernel and compare answers.
+// ...) and their byte encoding, the request numbers (Command.Request), and
+// the session name rules (ValidateName, PutName, NameFromBytes).
+// Device.RawIoctl and Session.RawIoctl send arbitrary bytes, so a test can
+// put a malformed request to a kernel and compare answers.
 //
 // # The fake kernel
 //
@@ -62,13 +62,20 @@
 // too; closing its last copy, however that happens, releases the session as
 // the kernel would.
 //
+// Only a binary that links package fake, or liveupdate/fakeclient for a
+// fake in another process, can reach a fake: this package holds no client
+// of its own. A binary that links neither treats every fd as the kernel's;
+// Open, NewDevice, NewSession and IsSession then cost no getsockname and no
+// dial (an fd is put to the fake client only when it is a socket).
+//
 // # Architectures
 //
 // Request numbers and struct bytes are the kernel's on every architecture
-// Go supports on Linux (ArchIOC; structs in native byte order). The kernel's
-// LUO files have no compat_ioctl, so a 32-bit program (GOARCH=386, arm,
-// mips, mipsle) on a 64-bit kernel gets ENOTTY for every request: build for
-// the kernel's own architecture.
+// Go supports on Linux (powerpc, mips and sparc set bit 29 of every request
+// word; structs are in native byte order). The kernel's LUO files have no
+// compat_ioctl, so a 32-bit program (GOARCH=386, arm, mips, mipsle) on a
+// 64-bit kernel gets ENOTTY for every request: build for the kernel's own
+// architecture.
 //
 // On systems other than Linux the package builds, and every call that
 // would reach a device returns ErrNotSupported.

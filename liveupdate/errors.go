@@ -40,47 +40,67 @@ func (errClosed) Error() string { return "file already closed" }
 // Is makes ErrClosed match fs.ErrClosed, which os.ErrClosed is.
 func (errClosed) Is(target error) bool { return target == fs.ErrClosed }
 
-// Error is the error of every failed call. It names the operation and what
-// it acted on, wraps the cause (a syscall.Errno from the kernel, or one of
-// this package's sentinels), and, for the mistakes users make most, says
-// what to do. errors.Is(err, unix.EEXIST) and similar tests see through it.
+// Op names the operation an Error reports. Its values are the constants
+// below.
+type Op string
+
+// The operations of this package, as Error.Op holds them.
+const (
+	OpOpen            Op = "open"             // Open
+	OpWrapDevice      Op = "wrap device fd"   // NewDevice
+	OpCreateSession   Op = "create session"   // Device.CreateSession
+	OpRetrieveSession Op = "retrieve session" // Device.RetrieveSession
+	OpWrapSession     Op = "wrap session fd"  // NewSession
+	OpPreserve        Op = "preserve"         // Session.Preserve, Session.PreserveFD
+	OpRetrieve        Op = "retrieve"         // Session.Retrieve
+	OpFinish          Op = "finish"           // Session.Finish
+	OpGetName         Op = "get name"         // Session.Name
+	OpClose           Op = "close"            // Device.Close, Session.Close
+)
+
+// Error is the error of every failed call of Device and Session, and of
+// Open, NewDevice and NewSession. It names the operation and what it acted
+// on, wraps the cause (a syscall.Errno from the kernel, or one of this
+// package's sentinels), and, when the cause is the kernel's bare errno for
+// a mistake users make often, adds a short hint. errors.Is(err,
+// unix.EEXIST) and similar tests see through it.
 type Error struct {
-	Op       string // "open", "create session", "retrieve session", "preserve", "retrieve", "finish", "get name", "close", "wrap session fd", "wrap device fd"
-	Path     string // the device path, for Op "open"
-	Session  string // the session's name, when known
-	Token    uint64 // the file's token, when HasToken
-	HasToken bool
-	FD       int   // the file descriptor to preserve, for Op "preserve"
-	Err      error // the cause
+	Op      Op
+	Path    string // the device path, for OpOpen and a Device's OpClose
+	Session string // the session's name, when known
+	Token   uint64 // the file's token, for OpPreserve and OpRetrieve
+	FD      int    // the file descriptor to preserve, for OpPreserve
+	Err     error  // the cause
 }
 
-// Error says what failed, on what, why, and for common mistakes what to do.
+// Error says what failed, on what and why, such as
+// `liveupdate: preserve fd 7 as token 99 (0x63) in session "vm-1": file
+// exists (the token is already used in this session)`. Tokens print in
+// decimal, and also in hex when above 9.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("liveupdate: ")
-	b.WriteString(e.Op)
+	b.WriteString(string(e.Op))
 	if e.Path != "" {
 		b.WriteString(" ")
 		b.WriteString(e.Path)
 	}
 	switch e.Op {
-	case opPreserve:
+	case OpPreserve:
 		b.WriteString(" fd ")
 		b.WriteString(strconv.Itoa(e.FD))
-		b.WriteString(" as")
+		b.WriteString(" as token ")
+		b.WriteString(tokenString(e.Token))
+		b.WriteString(" in")
+	case OpRetrieve:
+		b.WriteString(" token ")
+		b.WriteString(tokenString(e.Token))
+		b.WriteString(" from")
 	}
-	if e.HasToken {
-		b.WriteString(" token 0x")
-		b.WriteString(strconv.FormatUint(e.Token, 16))
-		switch e.Op {
-		case opPreserve:
-			b.WriteString(" in")
-		case opRetrieve:
-			b.WriteString(" from")
-		}
-	}
-	if e.Session != "" {
-		if !strings.HasSuffix(e.Op, "session") {
+	// An invalid name's error holds the name already.
+	var ne *nameError
+	if e.Session != "" && !errors.As(e.Err, &ne) {
+		if !strings.HasSuffix(string(e.Op), "session") {
 			b.WriteString(" session")
 		}
 		b.WriteString(" ")
@@ -88,8 +108,10 @@ func (e *Error) Error() string {
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Err.Error())
-	var errno syscall.Errno
-	if errors.As(e.Err, &errno) {
+	// Only the kernel's bare errno gets a hint: a cause with a message of
+	// its own (a fake kernel's, a refusal of this package) explains
+	// itself.
+	if errno, ok := e.Err.(syscall.Errno); ok {
 		if h := hint(e.Op, errno); h != "" {
 			b.WriteString(" (")
 			b.WriteString(h)
@@ -97,6 +119,16 @@ func (e *Error) Error() string {
 		}
 	}
 	return b.String()
+}
+
+// tokenString formats a token in decimal, with its hex value after it when
+// the two differ: "99 (0x63)", "7".
+func tokenString(t uint64) string {
+	d := strconv.FormatUint(t, 10)
+	if t < 10 {
+		return d
+	}
+	return d + " (0x" + strconv.FormatUint(t, 16) + ")"
 }
 
 // Unwrap returns the cause.
@@ -124,15 +156,15 @@ var (
 
 // Is matches the sentinels above.
 func (e *Error) Is(target error) bool {
-	var want string
+	var want Op
 	var errno syscall.Errno
 	switch target {
 	case ErrDeviceBusy:
-		want, errno = opOpen, syscall.EBUSY
+		want, errno = OpOpen, syscall.EBUSY
 	case ErrAlreadyRetrieved:
-		want, errno = opRetrieveSession, syscall.EINVAL
+		want, errno = OpRetrieveSession, syscall.EINVAL
 	case ErrAlreadyPreserved:
-		want, errno = opPreserve, syscall.EBUSY
+		want, errno = OpPreserve, syscall.EBUSY
 	default:
 		return false
 	}
@@ -143,80 +175,64 @@ func (e *Error) Is(target error) bool {
 	return e.Op == want && errors.As(e.Err, &got) && got == errno
 }
 
-// Operation names used in Error.Op.
-const (
-	opOpen            = "open"
-	opCreateSession   = "create session"
-	opRetrieveSession = "retrieve session"
-	opPreserve        = "preserve"
-	opRetrieve        = "retrieve"
-	opFinish          = "finish"
-	opGetName         = "get name"
-	opClose           = "close"
-	opWrap            = "wrap session fd"
-	opWrapDevice      = "wrap device fd"
-)
-
-// hint says, for the errnos users meet most, what the kernel meant and what
-// to do about it.
-func hint(op string, errno syscall.Errno) string {
+// hint says in a few words what the kernel meant by an errno users meet
+// often. Setup advice is left to 'luoctl check' and the documentation.
+func hint(op Op, errno syscall.Errno) string {
 	if errno == syscall.ENOTTY {
-		return "the fd does not take LUO requests: it is not a LUO device or session, or this is a 32-bit program on a 64-bit kernel, where LUO has no compat_ioctl; build for the kernel's architecture"
+		return "not a LUO fd, or a 32-bit program on a 64-bit kernel"
 	}
 	switch op {
-	case opOpen:
+	case OpOpen:
 		switch errno {
 		case syscall.EBUSY:
-			return "another process has the device open; the kernel allows one opener at a time, so ask that agent for a session or stop it"
+			return "the device is open already, in this process or another; one opener at a time"
 		case syscall.EIO:
-			return "the kernel could not restore the state the previous kernel handed over; reboot to recover"
+			return "the previous kernel's state could not be restored; reboot to recover"
 		case syscall.EACCES, syscall.EPERM:
-			return "opening the device needs root or CAP_SYS_ADMIN, or a device node you may read and write"
+			return "the device needs root or a node you may read and write"
 		}
-	case opCreateSession:
+	case OpCreateSession:
 		switch errno {
 		case syscall.EEXIST:
-			return "an outgoing session of that name exists already"
-		case syscall.ENOSPC, syscall.ENOMEM:
-			return "the kernel's session limit is reached; close sessions you do not need"
+			return "an outgoing session of that name exists"
+		case syscall.ENOSPC:
+			return "the kernel's session table is full"
 		case syscall.EMFILE:
-			return "this process has no free file descriptor; raise RLIMIT_NOFILE"
+			return "no free file descriptor; raise RLIMIT_NOFILE"
 		}
-	case opRetrieveSession:
+	case OpRetrieveSession:
 		switch errno {
 		case syscall.ENOENT:
-			return "no session of that name came from the previous kernel, or it was already finished"
+			return "no such incoming session, or it was finished"
 		case syscall.EINVAL:
-			return "the session was already retrieved; use the fd from the first retrieve"
+			return "retrieved already; use the first fd"
 		}
-	case opPreserve:
+	case OpPreserve:
 		switch errno {
 		case syscall.EEXIST:
 			return "the token is already used in this session"
 		case syscall.EBUSY:
 			return "the file is already preserved, in this or another session"
 		case syscall.ENOENT:
-			return "no handler can preserve this kind of file; memfds can be preserved"
+			return "no handler preserves this kind of file; memfds can be preserved"
 		case syscall.EBADF:
-			return "the file descriptor is not open"
+			return "the fd is not open"
 		case syscall.EINVAL:
-			return "files can be preserved only in outgoing sessions (created in this boot)"
-		case syscall.ENOSPC:
-			return "the session holds as many files as the kernel allows"
+			return "only outgoing sessions take files"
 		}
-	case opRetrieve:
+	case OpRetrieve:
 		switch errno {
 		case syscall.ENOENT:
 			return "no file with that token, or the session was finished"
 		case syscall.EINVAL:
-			return "files can be retrieved only from incoming sessions (retrieved after the live update)"
+			return "only incoming sessions give files back"
 		}
-	case opFinish:
+	case OpFinish:
 		switch errno {
 		case syscall.EINVAL:
 			return "only incoming sessions can be finished"
 		case syscall.EBUSY:
-			return "a file's handler refused to finish; nothing was finished"
+			return "a file's handler refused; nothing was finished"
 		}
 	}
 	return ""

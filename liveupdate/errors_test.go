@@ -21,46 +21,80 @@ func TestErrorText(t *testing.T) {
 		want string
 	}{
 		{
-			&Error{Op: opOpen, Path: "/dev/liveupdate", Err: unix.EBUSY},
-			"liveupdate: open /dev/liveupdate: device or resource busy (another process has the device open; " +
-				"the kernel allows one opener at a time, so ask that agent for a session or stop it)",
+			&Error{Op: OpOpen, Path: "/dev/liveupdate", Err: unix.EBUSY},
+			"liveupdate: open /dev/liveupdate: device or resource busy (the device is open already, in this process or another; one opener at a time)",
 		},
 		{
-			&Error{Op: opPreserve, Session: "vm-1", FD: 7, Token: 0xbeef, HasToken: true, Err: unix.EEXIST},
-			`liveupdate: preserve fd 7 as token 0xbeef in session "vm-1": file exists (the token is already used in this session)`,
+			&Error{Op: OpPreserve, Session: "vm-1", FD: 7, Token: 0xbeef, Err: unix.EEXIST},
+			`liveupdate: preserve fd 7 as token 48879 (0xbeef) in session "vm-1": file exists (the token is already used in this session)`,
 		},
 		{
-			&Error{Op: opRetrieve, Session: "vm-1", Token: 0xDEADBEEF00000001, HasToken: true, Err: unix.ENOENT},
-			`liveupdate: retrieve token 0xdeadbeef00000001 from session "vm-1": no such file or directory (no file with that token, or the session was finished)`,
+			&Error{Op: OpRetrieve, Session: "vm-1", Token: 0xDEADBEEF00000001, Err: unix.ENOENT},
+			`liveupdate: retrieve token 16045690981097406465 (0xdeadbeef00000001) from session "vm-1": no such file or directory (no file with that token, or the session was finished)`,
 		},
 		{
-			&Error{Op: opRetrieve, Session: "s", Token: 0, HasToken: true, Err: unix.EIO},
-			`liveupdate: retrieve token 0x0 from session "s": input/output error`,
+			&Error{Op: OpRetrieve, Session: "s", Token: 0, Err: unix.EIO},
+			`liveupdate: retrieve token 0 from session "s": input/output error`,
 		},
 		{
-			&Error{Op: opCreateSession, Session: "vm-1", Err: unix.EEXIST},
-			`liveupdate: create session "vm-1": file exists (an outgoing session of that name exists already)`,
+			&Error{Op: OpRetrieve, Session: "s", Token: 99, Err: unix.EIO},
+			`liveupdate: retrieve token 99 (0x63) from session "s": input/output error`,
 		},
 		{
-			&Error{Op: opRetrieveSession, Session: "old", Err: fmt.Errorf("wrapped: %w", unix.EINVAL)},
-			`liveupdate: retrieve session "old": wrapped: invalid argument (the session was already retrieved; use the fd from the first retrieve)`,
+			&Error{Op: OpCreateSession, Session: "vm-1", Err: unix.EEXIST},
+			`liveupdate: create session "vm-1": file exists (an outgoing session of that name exists)`,
 		},
 		{
-			&Error{Op: opFinish, Session: "s\n", Err: ErrClosed},
+			// A cause with a message of its own gets no hint.
+			&Error{Op: OpRetrieveSession, Session: "old", Err: fmt.Errorf("wrapped: %w", unix.EINVAL)},
+			`liveupdate: retrieve session "old": wrapped: invalid argument`,
+		},
+		{
+			&Error{Op: OpFinish, Session: "s\n", Err: ErrClosed},
 			`liveupdate: finish session "s\n": file already closed`,
 		},
 		{
-			&Error{Op: opGetName, Session: "s", Err: fmt.Errorf("wrapped: %w", unix.EINVAL)},
+			&Error{Op: OpGetName, Session: "s", Err: fmt.Errorf("wrapped: %w", unix.EINVAL)},
 			`liveupdate: get name session "s": wrapped: invalid argument`,
 		},
 		{
-			&Error{Op: opRetrieve, Session: "in", Token: 5, HasToken: true, Err: fmt.Errorf("wrapped: %w", unix.EINVAL)},
-			`liveupdate: retrieve token 0x5 from session "in": wrapped: invalid argument (files can be retrieved only from incoming sessions (retrieved after the live update))`,
+			// An invalid name is printed once, by its own error.
+			&Error{Op: OpCreateSession, Session: "a\x00b", Err: ValidateName("a\x00b")},
+			`liveupdate: create session: invalid session name "a\x00b": holds a NUL byte at 1`,
+		},
+		{
+			&Error{Op: OpWrapDevice, Err: &notDeviceError{"a socket"}},
+			`liveupdate: wrap device fd: not a LUO device (it is a socket)`,
 		},
 	} {
 		if got := tc.err.Error(); got != tc.want {
 			t.Errorf("Error() =\n %q\nwant\n %q", got, tc.want)
 		}
+	}
+}
+
+// TestHintsShort keeps every hint to a few words: one short clause, no
+// setup advice.
+func TestHintsShort(t *testing.T) {
+	ops := []Op{OpOpen, OpWrapDevice, OpCreateSession, OpRetrieveSession, OpWrapSession, OpPreserve, OpRetrieve, OpFinish, OpGetName, OpClose}
+	n := 0
+	for _, op := range ops {
+		for errno := syscall.Errno(1); errno < 134; errno++ {
+			h := hint(op, errno)
+			if h == "" {
+				continue
+			}
+			n++
+			if len(h) > 80 {
+				t.Errorf("%s %v: hint of %d bytes: %q", op, errno, len(h), h)
+			}
+		}
+	}
+	if n < 15 {
+		t.Errorf("only %d hints found", n)
+	}
+	if got := (&notSupportedError{unix.ENOENT}).Error(); len(got) > 100 || !strings.Contains(got, "luoctl check") {
+		t.Errorf("not-supported error of %d bytes: %q", len(got), got)
 	}
 }
 
@@ -70,12 +104,12 @@ func TestErrorNames(t *testing.T) {
 		err  *Error
 		want []string
 	}{
-		{&Error{Op: opCreateSession, Session: "vm-1", Err: unix.EEXIST}, []string{"create session", `"vm-1"`, "file exists"}},
-		{&Error{Op: opRetrieveSession, Session: "old", Err: fmt.Errorf("w: %w", unix.EINVAL)}, []string{"retrieve session", `"old"`, "already retrieved"}},
-		{&Error{Op: opPreserve, Session: "a", FD: 12, Token: 0xABC, HasToken: true, Err: unix.EBADF}, []string{"preserve", "fd 12", "0xabc", `"a"`}},
-		{&Error{Op: opPreserve, Session: "a", FD: -3, Token: 1, HasToken: true, Err: badFDError{-3}}, []string{"fd -3", "0x1", "negative file descriptor -3"}},
-		{&Error{Op: opClose, Session: "b", Err: ErrClosed}, []string{"close", `"b"`, "already closed"}},
-		{&Error{Op: opWrap, Err: &notSessionError{"/dev/null"}}, []string{"wrap session fd", "not a LUO session", "/dev/null"}},
+		{&Error{Op: OpCreateSession, Session: "vm-1", Err: unix.EEXIST}, []string{"create session", `"vm-1"`, "file exists"}},
+		{&Error{Op: OpRetrieveSession, Session: "old", Err: unix.EINVAL}, []string{"retrieve session", `"old"`, "retrieved already"}},
+		{&Error{Op: OpPreserve, Session: "a", FD: 12, Token: 0xABC, Err: unix.EBADF}, []string{"preserve", "fd 12", "2748 (0xabc)", `"a"`}},
+		{&Error{Op: OpPreserve, Session: "a", FD: -3, Token: 1, Err: badFDError{-3}}, []string{"fd -3", "token 1 in", "negative file descriptor -3"}},
+		{&Error{Op: OpClose, Session: "b", Err: ErrClosed}, []string{"close", `"b"`, "already closed"}},
+		{&Error{Op: OpWrapSession, Err: &notSessionError{"/dev/null"}}, []string{"wrap session fd", "not a LUO session", "/dev/null"}},
 	} {
 		got := tc.err.Error()
 		for _, w := range tc.want {
@@ -88,28 +122,29 @@ func TestErrorNames(t *testing.T) {
 
 func TestErrorHints(t *testing.T) {
 	for _, tc := range []struct {
-		op    string
+		op    Op
 		errno syscall.Errno
 		hint  string // "" when none is expected
 	}{
-		{opOpen, unix.EBUSY, "another process has the device open"},
-		{opOpen, unix.EIO, "reboot to recover"},
-		{opOpen, unix.EACCES, "CAP_SYS_ADMIN"},
-		{opOpen, unix.EPERM, "CAP_SYS_ADMIN"},
-		{opOpen, unix.ENOENT, ""},
-		{opCreateSession, unix.EEXIST, "an outgoing session of that name exists already"},
-		{opCreateSession, unix.ENOSPC, "session limit"},
-		{opCreateSession, unix.EMFILE, "RLIMIT_NOFILE"},
-		{opRetrieveSession, unix.ENOENT, "no session of that name came from the previous kernel"},
-		{opPreserve, unix.EBUSY, "already preserved"},
-		{opPreserve, unix.ENOENT, "memfds can be preserved"},
-		{opPreserve, unix.EINVAL, "only in outgoing sessions"},
-		{opRetrieve, unix.EINVAL, "only from incoming sessions"},
-		{opFinish, unix.EINVAL, "only incoming sessions can be finished"},
-		{opFinish, unix.EBUSY, "nothing was finished"},
-		{opFinish, unix.ENOENT, ""},
-		{opGetName, unix.EINVAL, ""},
-		{opClose, unix.EBADF, ""},
+		{OpOpen, unix.EBUSY, "in this process or another"},
+		{OpOpen, unix.EIO, "reboot to recover"},
+		{OpOpen, unix.EACCES, "needs root"},
+		{OpOpen, unix.EPERM, "needs root"},
+		{OpOpen, unix.ENOENT, ""},
+		{OpCreateSession, unix.EEXIST, "an outgoing session of that name exists"},
+		{OpCreateSession, unix.ENOSPC, "session table is full"},
+		{OpCreateSession, unix.EMFILE, "RLIMIT_NOFILE"},
+		{OpRetrieveSession, unix.ENOENT, "no such incoming session"},
+		{OpPreserve, unix.EBUSY, "already preserved"},
+		{OpPreserve, unix.ENOENT, "memfds can be preserved"},
+		{OpPreserve, unix.EINVAL, "only outgoing sessions take files"},
+		{OpPreserve, unix.ENOSPC, ""},
+		{OpRetrieve, unix.EINVAL, "only incoming sessions give files back"},
+		{OpFinish, unix.EINVAL, "only incoming sessions can be finished"},
+		{OpFinish, unix.EBUSY, "nothing was finished"},
+		{OpFinish, unix.ENOENT, ""},
+		{OpGetName, unix.EINVAL, ""},
+		{OpClose, unix.EBADF, ""},
 	} {
 		got := (&Error{Op: tc.op, Session: "s", Err: tc.errno}).Error()
 		if tc.hint == "" {
@@ -123,15 +158,15 @@ func TestErrorHints(t *testing.T) {
 		}
 	}
 	// Not an errno: no hint, even for an op that has hints.
-	if got := (&Error{Op: opOpen, Path: "p", Err: ErrClosed}).Error(); got != "liveupdate: open p: file already closed" {
+	if got := (&Error{Op: OpOpen, Path: "p", Err: ErrClosed}).Error(); got != "liveupdate: open p: file already closed" {
 		t.Errorf("got %q", got)
 	}
 }
 
 func TestErrorIs(t *testing.T) {
-	exist := error(&Error{Op: opCreateSession, Session: "s", Err: unix.EEXIST})
-	notExist := error(&Error{Op: opRetrieveSession, Session: "s", Err: unix.ENOENT})
-	closed := error(&Error{Op: opClose, Session: "s", Err: ErrClosed})
+	exist := error(&Error{Op: OpCreateSession, Session: "s", Err: unix.EEXIST})
+	notExist := error(&Error{Op: OpRetrieveSession, Session: "s", Err: unix.ENOENT})
+	closed := error(&Error{Op: OpClose, Session: "s", Err: ErrClosed})
 	for _, tc := range []struct {
 		err    error
 		target error
@@ -155,10 +190,10 @@ func TestErrorIs(t *testing.T) {
 		{ErrClosed, ErrNotSupported, false},
 		{ErrClosed, unix.EBADF, false},
 		{fmt.Errorf("outer: %w", exist), os.ErrExist, true},
-		{&Error{Op: opPreserve, Err: badFDError{-1}}, unix.EBADF, true},
-		{&Error{Op: opPreserve, Err: badFDError{-1}}, unix.EINVAL, false},
-		{&Error{Op: opWrap, Err: &notSessionError{"x"}}, ErrNotSession, true},
-		{&Error{Op: opWrap, Err: &notSessionError{"x"}}, unix.EINVAL, true},
+		{&Error{Op: OpPreserve, Err: badFDError{-1}}, unix.EBADF, true},
+		{&Error{Op: OpPreserve, Err: badFDError{-1}}, unix.EINVAL, false},
+		{&Error{Op: OpWrapSession, Err: &notSessionError{"x"}}, ErrNotSession, true},
+		{&Error{Op: OpWrapSession, Err: &notSessionError{"x"}}, unix.EINVAL, true},
 	} {
 		if got := errors.Is(tc.err, tc.target); got != tc.want {
 			t.Errorf("errors.Is(%v, %v) = %v, want %v", tc.err, tc.target, got, tc.want)
@@ -167,7 +202,7 @@ func TestErrorIs(t *testing.T) {
 }
 
 func TestErrorAs(t *testing.T) {
-	err := fmt.Errorf("agent: %w", &Error{Op: opFinish, Session: "vm", Err: unix.EBUSY})
+	err := fmt.Errorf("agent: %w", &Error{Op: OpFinish, Session: "vm", Err: unix.EBUSY})
 	var e *Error
 	if !errors.As(err, &e) {
 		t.Fatalf("errors.As(%v, *Error) = false", err)
@@ -203,7 +238,7 @@ func TestOpenMissing(t *testing.T) {
 		t.Fatalf("Open(%s) = %#v, want *Error{Op: open, Path: %s}", path, err, path)
 	}
 	msg := err.Error()
-	for _, w := range []string{"liveupdate=on", "CONFIG_LIVEUPDATE", "CONFIG_KEXEC_HANDOVER", path, "no such file or directory"} {
+	for _, w := range []string{"not supported", "luoctl check", path, "no such file or directory"} {
 		if !strings.Contains(msg, w) {
 			t.Errorf("Open error %q does not mention %q", msg, w)
 		}

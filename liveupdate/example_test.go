@@ -93,7 +93,7 @@ func ExampleError() {
 	fmt.Println(errors.Is(err, liveupdate.ErrInvalidName), errors.Is(err, unix.EINVAL))
 	// Output:
 	// true
-	// liveupdate: create session "db": file exists (an outgoing session of that name exists already)
+	// liveupdate: create session "db": file exists (an outgoing session of that name exists)
 	// true true
 }
 

@@ -5,14 +5,18 @@ package liveupdate
 import (
 	"os"
 	"strconv"
+	"strings"
 	"unsafe"
 
-	"github.com/go-luo/luo/internal/fakewire"
+	"github.com/go-luo/luo/internal/fakehook"
 	"golang.org/x/sys/unix"
 )
 
 // backend says who answers requests on an fd: the kernel, through ioctl(2),
 // or a fake kernel (package fake), through messages on the fd's socket.
+// An fd is a fake's only when a fake kernel client is linked
+// (fakehook.Installed, set by package fakeclient); without one this package
+// never calls getsockname or dials a socket.
 type backend uint8
 
 const (
@@ -26,7 +30,7 @@ const (
 // place across the syscall.
 func sysIoctl(b backend, fd int, req uint32, arg unsafe.Pointer, size uintptr) error {
 	if b == backendFake {
-		return fakewire.Call(fd, req, unsafe.Slice((*byte)(arg), size), RequestNr(req) == CmdPreserveFD)
+		return fakeIoctl(fd, req, unsafe.Slice((*byte)(arg), size))
 	}
 	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(arg))
 	if e != 0 {
@@ -35,39 +39,69 @@ func sysIoctl(b backend, fd int, req uint32, arg unsafe.Pointer, size uintptr) e
 	return nil
 }
 
-// sysOpen opens the device node at path. A path naming a unix socket is a
-// fake kernel's device (see fake.Kernel.Listen) and is connected to.
+// fakeIoctl sends a request to a fake kernel. The client is an interface,
+// so escape analysis cannot see what it keeps: it is given a copy, and the
+// caller's argument stays on the caller's stack on the kernel path.
+func fakeIoctl(fd int, req uint32, arg []byte) error {
+	c := fakehook.Installed()
+	if c == nil {
+		return unix.ENOTTY // unreachable: only an installed client makes fake fds
+	}
+	buf := make([]byte, len(arg))
+	copy(buf, arg)
+	err := c.Call(fd, req, buf, Command(req&0xff) == CmdPreserveFD)
+	copy(arg, buf)
+	return err
+}
+
+// sysOpen opens the device node at path. When a fake kernel client is
+// linked, a path naming a unix socket (open(2) fails with ENXIO) is a fake
+// kernel's device (see fake.Kernel.Listen) and is connected to.
 func sysOpen(path string) (int, backend, error) {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err == unix.ENXIO {
 		var st unix.Stat_t
 		if unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
-			fd, err := fakewire.Dial(path)
+			c := fakehook.Installed()
+			if c == nil {
+				return -1, 0, noFakeClientError{}
+			}
+			fd, err := c.Dial(path)
 			return fd, backendFake, err
 		}
 	}
 	return fd, backendKernel, err
 }
 
+// noFakeClientError is the error of opening a fake kernel's device socket
+// in a binary that links no fake kernel client. It matches ENXIO, open(2)'s
+// answer for a socket.
+type noFakeClientError struct{}
+
+func (noFakeClientError) Error() string {
+	return "a socket, not a device; to reach a fake kernel's socket, import github.com/go-luo/luo/liveupdate/fakeclient"
+}
+func (noFakeClientError) Is(target error) bool { return target == unix.ENXIO }
+
 func sysClose(fd int) error { return unix.Close(fd) }
 
 func sysDup(fd int) (int, error) { return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }
 
 // sysClassify tells whether fd is a LUO session, of the kernel or of a
-// fake, and the name it carries in its file name or address.
+// fake, and the name it carries in its file name or address. A kernel
+// session costs one readlink; getsockname is called only on a socket, and
+// only when a fake kernel client is linked.
 func sysClassify(fd int) (b backend, name string, err error) {
-	if a, ok := fakewire.Peer(fd); ok {
-		if !a.Session {
-			return 0, "", ErrNotSession
-		}
-		return backendFake, a.Name, nil
-	}
 	link, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
 	if err != nil {
 		if _, e := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); e != nil {
 			return 0, "", e // not an open fd: EBADF, not readlink's ENOENT
 		}
-		// Without /proc, fall back to asking the fd itself.
+		// Without /proc, ask the fd itself: a fake's address, or the
+		// kernel's GET_NAME.
+		if c := fakehook.Installed(); c != nil && isSocket(fd) {
+			return classifyFake(c, fd, "a socket")
+		}
 		var a GetNameArgs
 		a.Size = SizeofGetName
 		if sysIoctl(backendKernel, fd, CmdGetName.Request(), unsafe.Pointer(&a), SizeofGetName) == nil {
@@ -76,27 +110,41 @@ func sysClassify(fd int) (b backend, name string, err error) {
 		}
 		return 0, "", err
 	}
-	name, ok := sessionNameFromLink(link)
-	if !ok {
-		return 0, "", &notSessionError{link}
+	if name, ok := sessionNameFromLink(link); ok {
+		return backendKernel, name, nil
 	}
-	return backendKernel, name, nil
+	if c := fakehook.Installed(); c != nil && strings.HasPrefix(link, "socket:") {
+		return classifyFake(c, fd, link)
+	}
+	return 0, "", &notSessionError{link}
+}
+
+// classifyFake asks c whether the socket fd is a fake kernel's session.
+func classifyFake(c fakehook.Client, fd int, what string) (backend, string, error) {
+	session, name, ok := c.Peer(fd)
+	switch {
+	case !ok:
+		return 0, "", &notSessionError{what}
+	case !session:
+		return 0, "", &notSessionError{"a fake kernel's device fd"}
+	}
+	return backendFake, name, nil
+}
+
+func isSocket(fd int) bool {
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK
 }
 
 // sysDeviceBackend tells a fake kernel's device from the kernel's: the
 // kernel's is a misc character device (kernel/liveupdate/luo_core.c
 // registers "liveupdate" with MISC_DYNAMIC_MINOR, so major 10), a fake's a
 // socket bound to a fake device's address (a socket pair's user end, or a
-// connection fakewire.Dial made to a fake's Listen socket). Anything else,
-// another socket above all, is refused before any request is written to
-// it.
+// connection a fake's Listen socket accepted), recognised only when a fake
+// kernel client is linked. Anything else, another socket above all, is
+// refused before any request is written to it. The kernel's device costs
+// one fstat.
 func sysDeviceBackend(fd int) (backend, error) {
-	if a, ok := fakewire.Peer(fd); ok {
-		if a.Session {
-			return 0, &notDeviceError{"a fake kernel's session fd"}
-		}
-		return backendFake, nil
-	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return 0, err
@@ -106,6 +154,17 @@ func sysDeviceBackend(fd int) (backend, error) {
 	case st.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(rdev) == miscMajor:
 		return backendKernel, nil
 	case st.Mode&unix.S_IFMT == unix.S_IFSOCK:
+		c := fakehook.Installed()
+		if c == nil {
+			return 0, &notDeviceError{"a socket, and no fake kernel client is linked"}
+		}
+		session, _, ok := c.Peer(fd)
+		switch {
+		case ok && session:
+			return 0, &notDeviceError{"a fake kernel's session fd"}
+		case ok:
+			return backendFake, nil
+		}
 		return 0, &notDeviceError{"a socket that is not a fake kernel's device"}
 	case st.Mode&unix.S_IFMT == unix.S_IFCHR:
 		return 0, &notDeviceError{"character device " + strconv.Itoa(int(unix.Major(rdev))) + ":" + strconv.Itoa(int(unix.Minor(rdev))) + ", not a misc device"}

@@ -4,6 +4,7 @@ package liveupdate
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -133,8 +134,11 @@ func TestBadNameFailsBeforeRequest(t *testing.T) {
 				if !errors.As(err, &e) {
 					t.Fatalf("%s %s(%q): %T is not *Error", dev.what, c.op, name, err)
 				}
-				if e.Op != c.op || e.Session != name || e.HasToken {
-					t.Errorf("%s %s(%q): Error{Op: %q, Session: %q, HasToken: %v}", dev.what, c.op, name, e.Op, e.Session, e.HasToken)
+				if string(e.Op) != c.op || e.Session != name || e.Token != 0 {
+					t.Errorf("%s %s(%q): Error{Op: %q, Session: %q, Token: %d}", dev.what, c.op, name, e.Op, e.Session, e.Token)
+				}
+				if n := strings.Count(err.Error(), strconv.Quote(name)); n != 1 {
+					t.Errorf("%s %s(%q): %q names it %d times", dev.what, c.op, name, err, n)
 				}
 			}
 		}

@@ -10,7 +10,7 @@ import "errors"
 // touching fd.
 func NewSessionAs(fd int, dir Direction) (*Session, error) {
 	if dir != 0 && dir != Outgoing && dir != Incoming {
-		return nil, &Error{Op: opWrap, Err: errors.New("direction " + dir.String() + " is neither Outgoing nor Incoming")}
+		return nil, &Error{Op: OpWrapSession, Err: errors.New("direction " + dir.String() + " is neither Outgoing nor Incoming")}
 	}
 	s, err := NewSession(fd)
 	if err != nil {

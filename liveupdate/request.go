@@ -8,56 +8,8 @@ package liveupdate
 // 0x20000000. The kernel compares the whole request word, so a wrong
 // encoding fails with ENOTTY.
 
-// IOCEncoding describes how an architecture encodes _IO(type, nr).
-type IOCEncoding struct {
-	None     uint32 // _IOC_NONE
-	DirShift uint32 // _IOC_DIRSHIFT
-}
-
-// Encodings of _IOC_NONE in the kernel's asm/ioctl.h headers.
-var (
-	IOCGeneric = IOCEncoding{None: 0, DirShift: 30} // asm-generic/ioctl.h
-	IOCDir29   = IOCEncoding{None: 1, DirShift: 29} // powerpc, mips, sparc
-)
-
-// ArchIOC gives the _IO encoding of every GOARCH that Go supports on Linux,
-// and of sparc64 for completeness.
-var ArchIOC = map[string]IOCEncoding{
-	"386":      IOCGeneric,
-	"amd64":    IOCGeneric,
-	"arm":      IOCGeneric,
-	"arm64":    IOCGeneric,
-	"loong64":  IOCGeneric,
-	"riscv64":  IOCGeneric,
-	"s390x":    IOCGeneric,
-	"mips":     IOCDir29,
-	"mipsle":   IOCDir29,
-	"mips64":   IOCDir29,
-	"mips64le": IOCDir29,
-	"ppc64":    IOCDir29,
-	"ppc64le":  IOCDir29,
-	"sparc64":  IOCDir29,
-}
-
-// IO returns _IO(typ, nr) in this encoding.
-func (e IOCEncoding) IO(typ, nr uint8) uint32 {
-	return e.None<<e.DirShift | uint32(typ)<<8 | uint32(nr)
-}
-
-// Request returns the request number of c for an architecture with
-// encoding e.
-func (e IOCEncoding) Request(c Command) uint32 { return e.IO(IoctlType, uint8(c)) }
-
 // Request returns the request number of c on the architecture this program
-// was built for: 0xBA00+nr, or 0x2000BA00+nr on powerpc and mips.
+// was built for: 0xBA00+nr, or 0x2000BA00+nr on powerpc, mips and sparc.
 func (c Command) Request() uint32 {
 	return iocNone<<iocDirShift | IoctlType<<8 | uint32(c)
 }
-
-// NativeIOC is the _IO encoding of the architecture this program was built
-// for.
-var NativeIOC = IOCEncoding{None: iocNone, DirShift: iocDirShift}
-
-// RequestNr returns the command number (_IOC_NR) of a request word: its low
-// byte on every architecture.
-func RequestNr(req uint32) Command { return Command(req & 0xff) }

@@ -41,21 +41,23 @@ func newSession(fd int, b backend, name string, dir Direction) *Session {
 // service manager. It duplicates fd (close-on-exec): fd stays the caller's,
 // and the session lives on until every copy is closed. It fails with an
 // error matching ErrNotSession when fd is not a LUO session of the kernel or
-// of a fake kernel.
+// of a fake kernel (recognised where package fake or liveupdate/fakeclient
+// is linked).
 func NewSession(fd int) (*Session, error) {
 	b, name, err := sysClassify(fd)
 	if err != nil {
-		return nil, &Error{Op: opWrap, Err: err}
+		return nil, &Error{Op: OpWrapSession, Err: err}
 	}
 	dup, err := sysDup(fd)
 	if err != nil {
-		return nil, &Error{Op: opWrap, Session: name, Err: err}
+		return nil, &Error{Op: OpWrapSession, Session: name, Err: err}
 	}
 	return newSession(dup, b, name, 0), nil
 }
 
 // IsSession reports whether fd is a LUO session file descriptor: of the
-// kernel (an anonymous inode named "[luo_session] NAME") or of a fake kernel.
+// kernel (an anonymous inode named "[luo_session] NAME") or of a fake kernel
+// (where package fake or liveupdate/fakeclient is linked).
 func IsSession(fd int) bool {
 	_, _, err := sysClassify(fd)
 	return err == nil
@@ -124,9 +126,9 @@ func (s *Session) PreserveFD(fd int, token uint64) error {
 func (s *Session) Retrieve(token uint64) (*os.File, error) {
 	a := RetrieveFDArgs{Size: SizeofRetrieveFD, FD: -1, Token: token}
 	if err := s.ioctl(CmdRetrieveFD, unsafe.Pointer(&a), SizeofRetrieveFD); err != nil {
-		return nil, s.err(opRetrieve, token, err)
+		return nil, s.err(OpRetrieve, token, err)
 	}
-	return newFile(int(a.FD), "luo:"+s.name+":0x"+strconv.FormatUint(token, 16)), nil
+	return newFile(int(a.FD), "luo:"+s.name+":"+strconv.FormatUint(token, 10)), nil
 }
 
 // Finish tells the kernel the incoming session's files are back in use:
@@ -136,7 +138,7 @@ func (s *Session) Retrieve(token uint64) (*os.File, error) {
 func (s *Session) Finish() error {
 	a := FinishArgs{Size: SizeofFinish}
 	if err := s.ioctl(CmdFinish, unsafe.Pointer(&a), SizeofFinish); err != nil {
-		return s.err(opFinish, 0, err)
+		return s.err(OpFinish, 0, err)
 	}
 	return nil
 }
@@ -153,16 +155,16 @@ func (s *Session) Name() (string, error) {
 		return name, nil
 	}
 	if !errors.Is(err, syscall.EINVAL) {
-		return "", s.err(opGetName, 0, err)
+		return "", s.err(OpGetName, 0, err)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.fd < 0 {
-		return "", s.err(opGetName, 0, ErrClosed)
+		return "", s.err(OpGetName, 0, ErrClosed)
 	}
 	_, name, err := sysClassify(s.fd)
 	if err != nil {
-		return "", s.err(opGetName, 0, err)
+		return "", s.err(OpGetName, 0, err)
 	}
 	return name, nil
 }
@@ -176,12 +178,12 @@ func (s *Session) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fd < 0 {
-		return s.err(opClose, 0, ErrClosed)
+		return s.err(OpClose, 0, ErrClosed)
 	}
 	err := sysClose(s.fd)
 	s.fd = -1
 	if err != nil {
-		return s.err(opClose, 0, err)
+		return s.err(OpClose, 0, err)
 	}
 	return nil
 }
@@ -197,10 +199,10 @@ func (s *Session) RawIoctl(req uint32, arg []byte) error {
 	return sysIoctl(s.b, s.fd, req, unsafe.Pointer(unsafe.SliceData(arg)), uintptr(len(arg)))
 }
 
-func (s *Session) err(op string, token uint64, err error) error {
-	return &Error{Op: op, Session: s.name, Token: token, HasToken: op == opPreserve || op == opRetrieve, Err: err}
+func (s *Session) err(op Op, token uint64, err error) error {
+	return &Error{Op: op, Session: s.name, Token: token, Err: err}
 }
 
 func (s *Session) preserveErr(fd int, token uint64, err error) error {
-	return &Error{Op: opPreserve, Session: s.name, FD: fd, Token: token, HasToken: true, Err: err}
+	return &Error{Op: OpPreserve, Session: s.name, FD: fd, Token: token, Err: err}
 }

@@ -8,10 +8,9 @@ import (
 )
 
 // This file is the raw layer: the uapi of include/uapi/linux/liveupdate.h,
-// mirrored field for field, and the checks the kernel applies to each
-// argument before it acts on it. The typed API (Device, Session) is built on
-// it, and the fake kernel in package fake judges raw requests with the same
-// functions, so both answer a malformed request alike.
+// mirrored field for field. The typed API (Device, Session) is built on it,
+// and the fake kernel in package fake decodes raw requests with the same
+// structs.
 
 // IoctlType is the ioctl "magic" byte of every LUO request
 // (LIVEUPDATE_IOCTL_TYPE).
@@ -39,16 +38,6 @@ const (
 	CmdGetName         Command = 0x43 // LIVEUPDATE_CMD_SESSION_GET_NAME, any session (newer kernels)
 )
 
-// First numbers of the device and session command ranges
-// (LIVEUPDATE_CMD_BASE, LIVEUPDATE_CMD_SESSION_BASE).
-const (
-	CmdDeviceBase  Command = 0x00
-	CmdSessionBase Command = 0x40
-)
-
-// Commands lists every command this package knows, in number order.
-var Commands = []Command{CmdCreateSession, CmdRetrieveSession, CmdPreserveFD, CmdRetrieveFD, CmdFinish, CmdGetName}
-
 // Sizes of the argument structs (sizeof in the kernel). They are the same on
 // every architecture: no field needs padding.
 const (
@@ -59,15 +48,6 @@ const (
 	SizeofFinish          = 8  // struct liveupdate_session_finish
 	SizeofGetName         = 72 // struct liveupdate_session_get_name
 )
-
-// GetNameMinSizeSeed is the min_size of GET_NAME in a pre-release LUO tree
-// whose luo_session.c ops table describes GET_NAME with struct
-// liveupdate_session_retrieve_fd instead of liveupdate_session_get_name (no
-// release is known to carry it; Linux 7.2's min_size is 72): there a size of
-// 16..71 is accepted and bytes 16..71 of a 72-byte request are "trailing"
-// bytes that must be zero. Sending a zeroed 72-byte struct with size 72, as
-// this package does, works with both.
-const GetNameMinSizeSeed = 16
 
 // String returns the kernel's name of the command, such as
 // "LIVEUPDATE_SESSION_PRESERVE_FD".
@@ -91,7 +71,7 @@ func (c Command) String() string {
 
 // Device reports whether c is issued on /dev/liveupdate rather than on a
 // session.
-func (c Command) Device() bool { return c < CmdSessionBase }
+func (c Command) Device() bool { return c < 0x40 }
 
 // Size returns sizeof the command's argument struct in the kernel, the value
 // the size field carries in a well-formed request; 0 for an unknown command.
@@ -106,11 +86,6 @@ func (c Command) Size() uint32 {
 	}
 	return 0
 }
-
-// MinSize returns the smallest size field the kernel accepts for the command
-// (offsetofend of its last field), as in torvalds/linux and Linux 7.2. For
-// GET_NAME a pre-release tree accepted less: see GetNameMinSizeSeed.
-func (c Command) MinSize() uint32 { return c.Size() }
 
 // Direction says which sessions a session command applies to.
 type Direction uint8
@@ -135,21 +110,6 @@ func (d Direction) String() string {
 		return "any"
 	}
 	return "Direction(" + "0x" + strconv.FormatUint(uint64(d), 16) + ")"
-}
-
-// Direction returns the sessions a session command is valid on in kernels
-// that check it (preserve: outgoing; retrieve and finish: incoming; get
-// name: both). It is 0 for device commands.
-func (c Command) Direction() Direction {
-	switch c {
-	case CmdPreserveFD:
-		return Outgoing
-	case CmdRetrieveFD, CmdFinish:
-		return Incoming
-	case CmdGetName:
-		return AnyDirection
-	}
-	return 0
 }
 
 // CreateSessionArgs is struct liveupdate_ioctl_create_session: the name goes
@@ -281,50 +241,6 @@ func (a *GetNameArgs) Decode(b []byte) error {
 	copy(a.Name[:], b[8:72])
 	return nil
 }
-
-// ReadSize returns the size field at the start of a raw request, as the
-// kernel's get_user does: EFAULT when fewer than 4 bytes are readable.
-func ReadSize(user []byte) (uint32, error) {
-	if len(user) < 4 {
-		return 0, syscall.EFAULT
-	}
-	return native.Uint32(user), nil
-}
-
-// CheckSize applies the kernel's "size < min_size" check: EINVAL when the
-// size field is below minSize.
-func CheckSize(size, minSize uint32) error {
-	if size < minSize {
-		return syscall.EINVAL
-	}
-	return nil
-}
-
-// CopyStructFromUser mirrors the kernel's copy_struct_from_user: it copies a
-// request of usize bytes from user into dst, the kernel's struct of
-// len(dst) bytes. A shorter request is zero-extended; bytes of a longer one
-// beyond len(dst) must be zero, or it fails with E2BIG. It fails with EFAULT
-// when user holds fewer than usize bytes, as a kernel read would.
-func CopyStructFromUser(dst, user []byte, usize uint32) error {
-	if uint64(len(user)) < uint64(usize) {
-		return syscall.EFAULT
-	}
-	src := user[:usize]
-	if len(src) > len(dst) {
-		for _, c := range src[len(dst):] {
-			if c != 0 {
-				return syscall.E2BIG
-			}
-		}
-	}
-	n := copy(dst, src)
-	clear(dst[n:])
-	return nil
-}
-
-// ReplyLen is how many bytes the kernel copies back into a request of size
-// usize when its struct is ksize bytes: min(usize, ksize).
-func ReplyLen(usize, ksize uint32) uint32 { return min(usize, ksize) }
 
 // NameFromBytes reads a session name field as the kernel does (strnlen over
 // SessionNameLen bytes) and reports whether it is one the kernel accepts on

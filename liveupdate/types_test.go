@@ -312,140 +312,6 @@ func TestEncodeShortPanics(t *testing.T) {
 	}
 }
 
-func TestReadSize(t *testing.T) {
-	for n := range 4 {
-		if _, err := ReadSize(make([]byte, n)); err != syscall.EFAULT {
-			t.Errorf("ReadSize(%d bytes) error = %v, want EFAULT", n, err)
-		}
-	}
-	b := make([]byte, 8)
-	binary.NativeEndian.PutUint32(b, 0xCAFE0048)
-	b[4] = 0xff // not part of the size
-	got, err := ReadSize(b)
-	if err != nil || got != 0xCAFE0048 {
-		t.Errorf("ReadSize = %#x, %v; want 0xcafe0048", got, err)
-	}
-	got, err = ReadSize(b[:4])
-	if err != nil || got != 0xCAFE0048 {
-		t.Errorf("ReadSize(4 bytes) = %#x, %v; want 0xcafe0048", got, err)
-	}
-}
-
-func TestCheckSize(t *testing.T) {
-	for _, tc := range []struct {
-		size, min uint32
-		want      error
-	}{
-		{0, 72, syscall.EINVAL},
-		{71, 72, syscall.EINVAL},
-		{72, 72, nil},
-		{73, 72, nil},
-		{0xffffffff, 72, nil},
-		{15, 16, syscall.EINVAL},
-		{16, 16, nil},
-		{7, 8, syscall.EINVAL},
-		{0, 0, nil},
-	} {
-		if got := CheckSize(tc.size, tc.min); got != tc.want {
-			t.Errorf("CheckSize(%d, %d) = %v, want %v", tc.size, tc.min, got, tc.want)
-		}
-	}
-}
-
-func seq(n int, start byte) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = start + byte(i)
-	}
-	return b
-}
-
-func filled(n int, c byte) []byte { return bytes.Repeat([]byte{c}, n) }
-
-func TestCopyStructFromUser(t *testing.T) {
-	t.Run("equal", func(t *testing.T) {
-		dst := filled(16, 0xEE)
-		user := seq(16, 1)
-		if err := CopyStructFromUser(dst, user, 16); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(dst, user) {
-			t.Errorf("dst = % x, want % x", dst, user)
-		}
-	})
-	t.Run("shorter zero-extends", func(t *testing.T) {
-		dst := filled(72, 0xEE)
-		user := seq(20, 1) // 4 bytes past usize must not be read
-		if err := CopyStructFromUser(dst, user, 16); err != nil {
-			t.Fatal(err)
-		}
-		want := append(seq(16, 1), make([]byte, 56)...)
-		if !bytes.Equal(dst, want) {
-			t.Errorf("dst = % x\nwant  % x", dst, want)
-		}
-	})
-	t.Run("zero usize", func(t *testing.T) {
-		dst := filled(8, 0xEE)
-		if err := CopyStructFromUser(dst, nil, 0); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(dst, make([]byte, 8)) {
-			t.Errorf("dst = % x, want zeros", dst)
-		}
-	})
-	t.Run("longer zero tail", func(t *testing.T) {
-		dst := filled(16, 0xEE)
-		user := append(seq(16, 1), make([]byte, 64)...)
-		if err := CopyStructFromUser(dst, user, uint32(len(user))); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(dst, seq(16, 1)) {
-			t.Errorf("dst = % x, want % x", dst, seq(16, 1))
-		}
-	})
-	t.Run("longer non-zero tail", func(t *testing.T) {
-		for _, at := range []int{16, 17, 40, 79} {
-			dst := filled(16, 0xEE)
-			user := append(seq(16, 1), make([]byte, 64)...)
-			user[at] = 1
-			if err := CopyStructFromUser(dst, user, uint32(len(user))); err != syscall.E2BIG {
-				t.Errorf("non-zero byte at %d: error = %v, want E2BIG", at, err)
-			}
-		}
-	})
-	t.Run("non-zero beyond usize is not read", func(t *testing.T) {
-		dst := filled(16, 0xEE)
-		user := append(seq(16, 1), 0, 0, 0, 0, 9) // usize 20: the 9 is past it
-		if err := CopyStructFromUser(dst, user, 20); err != nil {
-			t.Fatalf("error = %v, want nil", err)
-		}
-		if !bytes.Equal(dst, seq(16, 1)) {
-			t.Errorf("dst = % x", dst)
-		}
-	})
-	t.Run("usize beyond user", func(t *testing.T) {
-		for _, usize := range []uint32{17, 72, 1 << 20, 0xffffffff} {
-			dst := filled(16, 0xEE)
-			if err := CopyStructFromUser(dst, seq(16, 1), usize); err != syscall.EFAULT {
-				t.Errorf("usize %d > 16 bytes: error = %v, want EFAULT", usize, err)
-			}
-		}
-		if err := CopyStructFromUser(make([]byte, 8), nil, 4); err != syscall.EFAULT {
-			t.Errorf("nil user with usize 4: error = %v, want EFAULT", err)
-		}
-	})
-}
-
-func TestReplyLen(t *testing.T) {
-	for _, tc := range []struct{ usize, ksize, want uint32 }{
-		{16, 72, 16}, {72, 72, 72}, {80, 72, 72}, {0, 8, 0}, {0xffffffff, 16, 16}, {8, 8, 8},
-	} {
-		if got := ReplyLen(tc.usize, tc.ksize); got != tc.want {
-			t.Errorf("ReplyLen(%d, %d) = %d, want %d", tc.usize, tc.ksize, got, tc.want)
-		}
-	}
-}
-
 func nameField(s string) *[SessionNameLen]byte {
 	var b [SessionNameLen]byte
 	copy(b[:], s)
@@ -528,20 +394,19 @@ func TestCommandString(t *testing.T) {
 
 func TestCommandProperties(t *testing.T) {
 	for _, tc := range []struct {
-		c         Command
-		nr        uint8
-		size, min uint32
-		dir       Direction
-		device    bool
+		c      Command
+		nr     uint8
+		size   uint32
+		device bool
 	}{
-		{CmdCreateSession, 0x00, 72, 72, 0, true},
-		{CmdRetrieveSession, 0x01, 72, 72, 0, true},
-		{CmdPreserveFD, 0x40, 16, 16, Outgoing, false},
-		{CmdRetrieveFD, 0x41, 16, 16, Incoming, false},
-		{CmdFinish, 0x42, 8, 8, Incoming, false},
-		{CmdGetName, 0x43, 72, 72, AnyDirection, false},
-		{0x44, 0x44, 0, 0, 0, false},
-		{0x02, 0x02, 0, 0, 0, true},
+		{CmdCreateSession, 0x00, 72, true},
+		{CmdRetrieveSession, 0x01, 72, true},
+		{CmdPreserveFD, 0x40, 16, false},
+		{CmdRetrieveFD, 0x41, 16, false},
+		{CmdFinish, 0x42, 8, false},
+		{CmdGetName, 0x43, 72, false},
+		{0x44, 0x44, 0, false},
+		{0x02, 0x02, 0, true},
 	} {
 		if uint8(tc.c) != tc.nr {
 			t.Errorf("%v = %#x, want %#x", tc.c, uint8(tc.c), tc.nr)
@@ -549,31 +414,12 @@ func TestCommandProperties(t *testing.T) {
 		if got := tc.c.Size(); got != tc.size {
 			t.Errorf("%v.Size() = %d, want %d", tc.c, got, tc.size)
 		}
-		if got := tc.c.MinSize(); got != tc.min {
-			t.Errorf("%v.MinSize() = %d, want %d", tc.c, got, tc.min)
-		}
-		if got := tc.c.Direction(); got != tc.dir {
-			t.Errorf("%v.Direction() = %v, want %v", tc.c, got, tc.dir)
-		}
 		if got := tc.c.Device(); got != tc.device {
 			t.Errorf("%v.Device() = %v, want %v", tc.c, got, tc.device)
 		}
 	}
-	want := []Command{0x00, 0x01, 0x40, 0x41, 0x42, 0x43}
-	if len(Commands) != len(want) {
-		t.Fatalf("Commands = %v, want %v", Commands, want)
-	}
-	for i := range want {
-		if Commands[i] != want[i] {
-			t.Errorf("Commands[%d] = %#x, want %#x", i, uint8(Commands[i]), uint8(want[i]))
-		}
-	}
-	if CmdDeviceBase != 0 || CmdSessionBase != 0x40 || IoctlType != 0xBA || SessionNameLen != 64 || MaxNameLen != 63 {
-		t.Errorf("uapi constants: device base %#x, session base %#x, type %#x, name len %d, max %d",
-			uint8(CmdDeviceBase), uint8(CmdSessionBase), IoctlType, SessionNameLen, MaxNameLen)
-	}
-	if GetNameMinSizeSeed != SizeofRetrieveFD {
-		t.Errorf("GetNameMinSizeSeed = %d, want sizeof retrieve_fd %d", GetNameMinSizeSeed, SizeofRetrieveFD)
+	if IoctlType != 0xBA || SessionNameLen != 64 || MaxNameLen != 63 {
+		t.Errorf("uapi constants: type %#x, name len %d, max %d", IoctlType, SessionNameLen, MaxNameLen)
 	}
 }
 
@@ -593,3 +439,5 @@ func TestDirectionString(t *testing.T) {
 		t.Errorf("directions overlap: outgoing %d incoming %d any %d", Outgoing, Incoming, AnyDirection)
 	}
 }
+
+func filled(n int, c byte) []byte { return bytes.Repeat([]byte{c}, n) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/go-luo/luo/internal/luoabi"
 	"github.com/go-luo/luo/liveupdate"
 	"golang.org/x/sys/unix"
 )
@@ -63,7 +64,7 @@ func (e *env) checkNotCreated(d *liveupdate.Device, name string) {
 func devDispatchNrRange(e *env) {
 	d := e.open()
 	for _, nr := range []uint8{0x02, 0x03, 0x3f, 0x40, 0x43, 0xff} {
-		req := liveupdate.NativeIOC.IO(liveupdate.IoctlType, nr)
+		req := luoabi.NativeIOC.IO(liveupdate.IoctlType, nr)
 		e.expect(e.devRaw(d, req, nil), unix.EINVAL, "device nr 0x%02x with no argument", nr)
 		b := e.sessionArgs(72, 72, []byte(e.name("nr")+"\x00"))
 		e.expect(e.devRaw(d, req, b), unix.EINVAL, "device nr 0x%02x with a well-formed argument", nr)
@@ -239,7 +240,7 @@ func sesDispatchNrRange(e *env) {
 	}
 	m := e.memfd("x")
 	for _, nr := range nrs {
-		req := liveupdate.NativeIOC.IO(liveupdate.IoctlType, nr)
+		req := luoabi.NativeIOC.IO(liveupdate.IoctlType, nr)
 		e.expect(s.RawIoctl(req, nil), unix.EINVAL, "session nr 0x%02x with no argument", nr)
 		e.expect(s.RawIoctl(req, e.preserveArgs(16, 16, int32(fdOf(m)), 1)), unix.EINVAL, "session nr 0x%02x with a 16-byte argument", nr)
 		e.expect(s.RawIoctl(req, e.args(72, 72)), unix.EINVAL, "session nr 0x%02x with a 72-byte argument", nr)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-luo/luo/internal/fdtest"
+	"github.com/go-luo/luo/internal/luoabi"
 	"github.com/go-luo/luo/liveupdate"
 	"golang.org/x/sys/unix"
 )
@@ -580,15 +581,15 @@ func (e *env) rawGetName(s *liveupdate.Session) (string, error) {
 // so each must fail with ENOTTY.
 func wrongEncodings(c liveupdate.Command) map[string]uint32 {
 	req := c.Request()
-	other := liveupdate.IOCDir29
-	if liveupdate.NativeIOC == liveupdate.IOCDir29 {
-		other = liveupdate.IOCGeneric
+	other := luoabi.IOCDir29
+	if luoabi.NativeIOC == luoabi.IOCDir29 {
+		other = luoabi.IOCGeneric
 	}
 	return map[string]uint32{
 		"bit 29 flipped":           req ^ 1<<29,
 		"_IOWR-style size field":   req | c.Size()<<16,
 		"other architecture's _IO": other.Request(c),
-		"another ioctl type":       liveupdate.NativeIOC.IO(liveupdate.IoctlType+1, uint8(c)),
+		"another ioctl type":       luoabi.NativeIOC.IO(liveupdate.IoctlType+1, uint8(c)),
 	}
 }
 

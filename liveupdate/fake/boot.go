@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/go-luo/luo/internal/luoabi"
 	"github.com/go-luo/luo/kho"
 	"github.com/go-luo/luo/liveupdate"
 	"golang.org/x/sys/unix"
@@ -152,7 +153,10 @@ func (b *boot) deserializeOnce() error {
 type restoreError struct{ cause error }
 
 func (e *restoreError) Error() string {
-	return "input/output error (the state handed over by the previous kernel could not be restored: " + e.cause.Error() + ")"
+	if e.cause == unix.EIO {
+		return "input/output error: the previous kernel's state could not be restored"
+	}
+	return "input/output error: the previous kernel's state could not be restored: " + e.cause.Error()
 }
 func (e *restoreError) Unwrap() []error { return []error{unix.EIO, e.cause} }
 
@@ -220,12 +224,12 @@ func (b *boot) deviceIoctl(o *object, r *request) {
 		r.stale = true
 		return
 	}
-	nr := liveupdate.RequestNr(r.req)
-	if nr-liveupdate.CmdDeviceBase >= 2 {
+	nr := luoabi.Nr(r.req)
+	if nr-luoabi.DeviceBase >= 2 {
 		r.errno = unix.EINVAL
 		return
 	}
-	size, err := liveupdate.ReadSize(r.arg)
+	size, err := luoabi.ReadSize(r.arg)
 	if err != nil {
 		r.errno = unix.EFAULT
 		return
@@ -235,12 +239,12 @@ func (b *boot) deviceIoctl(o *object, r *request) {
 		r.errno = unix.ENOTTY
 		return
 	}
-	if liveupdate.CheckSize(size, c.MinSize()) != nil {
+	if luoabi.CheckSize(size, luoabi.MinSize(c)) != nil {
 		r.errno = unix.EINVAL
 		return
 	}
 	var kbuf [liveupdate.SizeofCreateSession]byte
-	if err := liveupdate.CopyStructFromUser(kbuf[:], r.arg, size); err != nil {
+	if err := luoabi.CopyStructFromUser(kbuf[:], r.arg, size); err != nil {
 		r.errno = err.(unix.Errno)
 		return
 	}
@@ -263,7 +267,7 @@ func (b *boot) deviceIoctl(o *object, r *request) {
 	}
 	a.FD = -1 // the caller's fd number is filled in where the fd lands
 	a.Encode(kbuf[:])
-	r.reply = kbuf[:liveupdate.ReplyLen(size, liveupdate.SizeofCreateSession)]
+	r.reply = kbuf[:luoabi.ReplyLen(size, liveupdate.SizeofCreateSession)]
 	r.newFD = user
 }
 

@@ -23,14 +23,17 @@
 // socket pairs whose other ends the fake serves. They are close-on-exec,
 // can be dup'd, inherited or passed to another process over a unix socket,
 // and still work there; liveupdate.NewSession and liveupdate.IsSession
-// recognise them. When the last copy of a session fd closes, by
+// recognise them in every binary that links this package or
+// liveupdate/fakeclient (a binary with neither treats every fd as the
+// kernel's). When the last copy of a session fd closes, by
 // Session.Close, a raw close(2) or a process exiting, the fake releases the
 // session as the kernel does, and the next request already sees it. (The
 // fake's own end of a released fd closes a moment later, from the
 // goroutine that served it; Close waits for all of them, so count a test's
 // fds after it.)
 // Kernel.Listen serves the device on a unix socket, which
-// liveupdate.Open(path) opens from any process.
+// liveupdate.Open(path) opens from any process that links this package or
+// liveupdate/fakeclient.
 //
 // Only ioctls mean anything on a LUO fd. The kernel's files have no read
 // or write operation, so read(2) and write(2) fail with EINVAL and change

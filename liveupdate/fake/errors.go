@@ -2,6 +2,7 @@ package fake
 
 import (
 	"fmt"
+	"strconv"
 	"syscall"
 
 	"github.com/go-luo/luo/liveupdate"
@@ -28,7 +29,7 @@ type FrozenSizeError struct {
 
 // Error names the file, both sizes and what the kernel does.
 func (e *FrozenSizeError) Error() string {
-	return fmt.Sprintf("fake: memfd preserved as token %#x changed size from %d to %d while preserved; the kernel refuses ftruncate, writes past the end and fallocate on a preserved memfd (EPERM)", e.Token, e.Preserved, e.Now)
+	return fmt.Sprintf("fake: memfd preserved as token %s changed size from %d to %d; the kernel refuses resizing a preserved memfd (EPERM)", tokenString(e.Token), e.Preserved, e.Now)
 }
 
 // Unwrap returns EPERM, the kernel's answer to the change.
@@ -51,7 +52,7 @@ func (e *FrozenPagesError) Error() string {
 	if e.Offset >= 0 {
 		where = fmt.Sprintf("its page at offset %d was", e.Offset)
 	}
-	return fmt.Sprintf("fake: memfd preserved as token %#x: %s released while preserved (fallocate PUNCH_HOLE, or ftruncate then the same size again); the kernel refuses ftruncate and fallocate on a preserved memfd (EPERM) and keeps the old contents", e.Token, where)
+	return fmt.Sprintf("fake: memfd preserved as token %s: %s released (a hole punched, or truncated and regrown); the kernel refuses both on a preserved memfd (EPERM)", tokenString(e.Token), where)
 }
 
 // Unwrap returns EPERM, the kernel's answer to the change.
@@ -78,3 +79,46 @@ func (e *PanicError) Error() string {
 
 // Unwrap returns the decoding error.
 func (e *PanicError) Unwrap() error { return e.Err }
+
+// KexecError is the error of a Kexec that failed: the kernel was closed or
+// is down (a *PanicError), a file's or session's freeze failed (every
+// session then stays as it was), the image could not be written, or the
+// next kernel panicked at boot on it.
+type KexecError struct {
+	// Session is the session whose freeze failed, or "" when the failure
+	// was not one session's.
+	Session string
+	// File is true when the freeze of Session's file preserved under
+	// Token failed (its handler's Freeze, such as a *FrozenSizeError), and
+	// false when the session failed as a whole (FailFreeze).
+	File  bool
+	Token uint64
+	Err   error // the cause
+}
+
+// Error says what failed, naming the session and file, such as `fake:
+// kexec: freeze session "vm" token 99 (0x63): operation not permitted`.
+func (e *KexecError) Error() string {
+	s := "fake: kexec: "
+	if e.Session != "" {
+		s += "freeze session " + strconv.Quote(e.Session)
+		if e.File {
+			s += " token " + tokenString(e.Token)
+		}
+		s += ": "
+	}
+	return s + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *KexecError) Unwrap() error { return e.Err }
+
+// tokenString formats a token in decimal, with its hex value after it when
+// the two differ, as package liveupdate's errors do: "99 (0x63)", "7".
+func tokenString(t uint64) string {
+	d := strconv.FormatUint(t, 10)
+	if t < 10 {
+		return d
+	}
+	return d + " (0x" + strconv.FormatUint(t, 16) + ")"
+}

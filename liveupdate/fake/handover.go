@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/go-luo/luo/kho"
-	"github.com/go-luo/luo/liveupdate"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,7 +26,8 @@ import (
 //
 // When a file cannot be frozen, everything frozen is unfrozen, every
 // session stays as it was, and Kexec returns the error, as the kernel's
-// reboot does. Device and session fds of the old kernel stay open (a
+// reboot does. Every failure is a *KexecError, which names the session and
+// the file's token when a freeze failed. Device and session fds of the old kernel stay open (a
 // test's process lives on, unlike a real one), but every request on them
 // fails with an error matching unix.ESTALE; close them as usual.
 //
@@ -39,26 +39,26 @@ import (
 // nothing runs on a machine whose kernel panicked. With WithImageFile the
 // image has been written, so a second stage's New fails the same way.
 //
-// After Close, Kexec fails with ErrKernelClosed.
+// After Close, Kexec fails with a *KexecError matching ErrKernelClosed.
 func (k *Kernel) Kexec() error {
 	k.reap()
 	k.bootMu.Lock()
 	defer k.bootMu.Unlock()
 	if k.isClosed() {
-		return &liveupdate.Error{Op: "kexec", Err: ErrKernelClosed}
+		return &KexecError{Err: ErrKernelClosed}
 	}
 	b := k.cur
 	if b.down != nil {
-		return &liveupdate.Error{Op: "kexec", Err: b.down}
+		return &KexecError{Err: b.down}
 	}
-	img, err := b.serializeSessions()
-	if err != nil {
-		return &liveupdate.Error{Op: "kexec", Err: err}
+	img, kerr := b.serializeSessions()
+	if kerr != nil {
+		return kerr
 	}
 	if k.cfg.imageFile != "" {
 		if err := writeImageFile(k.cfg.imageFile, img); err != nil {
 			b.abortSerialize()
-			return &liveupdate.Error{Op: "kexec", Err: err}
+			return &KexecError{Err: err}
 		}
 	}
 	next, err := bootFrom(k, img)
@@ -72,7 +72,7 @@ func (k *Kernel) Kexec() error {
 	b.serialize.Unlock() // waiters wake, see dead, and answer stale
 	b.shutdown()
 	if next.down != nil {
-		return &liveupdate.Error{Op: "kexec", Err: next.down}
+		return &KexecError{Err: next.down}
 	}
 	return nil
 }
@@ -90,7 +90,7 @@ func (k *Kernel) Reboot() error {
 	k.bootMu.Lock()
 	defer k.bootMu.Unlock()
 	if k.isClosed() {
-		return &liveupdate.Error{Op: "reboot", Err: ErrKernelClosed}
+		return ErrKernelClosed
 	}
 	b := k.cur
 	b.serialize.Lock() // requests in flight finish first
@@ -109,7 +109,7 @@ func (k *Kernel) Reboot() error {
 // serializeSessions is luo_session_serialize plus the KHO write. On
 // success it returns with b.serialize held for writing, as the kernel never
 // releases it.
-func (b *boot) serializeSessions() (*kho.Image, error) {
+func (b *boot) serializeSessions() (*kho.Image, *KexecError) {
 	b.serialize.Lock()
 	b.outgoing.mu.Lock()
 	defer b.outgoing.mu.Unlock()
@@ -125,7 +125,8 @@ func (b *boot) serializeSessions() (*kho.Image, error) {
 				b.unfreezeSession(b.outgoing.sessions[j])
 			}
 			b.serialize.Unlock()
-			return nil, fmt.Errorf("freeze session %q: %w", s.name, err)
+			err.Session = s.name
+			return nil, err
 		}
 		st.Sessions = append(st.Sessions, ss)
 	}
@@ -135,7 +136,7 @@ func (b *boot) serializeSessions() (*kho.Image, error) {
 			b.unfreezeSession(b.outgoing.sessions[j])
 		}
 		b.serialize.Unlock()
-		return nil, err
+		return nil, &KexecError{Err: err}
 	}
 	return &kho.Image{Mem: mem, Root: root}, nil
 }
@@ -150,11 +151,13 @@ func (b *boot) abortSerialize() {
 	b.serialize.Unlock()
 }
 
-func (b *boot) freezeSession(s *session, mem *kho.Memory) (kho.SessionState, error) {
+// freezeSession freezes s's files in order; its error names the file
+// whose freeze failed, if any (the caller fills in the session).
+func (b *boot) freezeSession(s *session, mem *kho.Memory) (kho.SessionState, *KexecError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := b.k.faults.freeze(s.name); err != nil {
-		return kho.SessionState{}, err
+		return kho.SessionState{}, &KexecError{Err: err}
 	}
 	ss := kho.SessionState{Name: s.name}
 	for i, f := range s.files {
@@ -163,7 +166,7 @@ func (b *boot) freezeSession(s *session, mem *kho.Memory) (kho.SessionState, err
 			for j := 0; j < i; j++ {
 				s.files[j].h.Unfreeze(&s.files[j].hf)
 			}
-			return kho.SessionState{}, fmt.Errorf("token %#x: %w", f.hf.Token, err)
+			return kho.SessionState{}, &KexecError{File: true, Token: f.hf.Token, Err: err}
 		}
 		ss.Files = append(ss.Files, kho.FileSer{Compatible: f.h.Compatible(), Data: f.hf.Data, Token: f.hf.Token})
 	}

@@ -108,7 +108,7 @@ func (k *Kernel) isClosed() bool {
 // *PanicError until Reboot. After Close it fails with ErrKernelClosed.
 func (k *Kernel) Open() (*liveupdate.Device, error) {
 	if k.isClosed() {
-		return nil, &liveupdate.Error{Op: "open", Path: "fake", Err: ErrKernelClosed}
+		return nil, &liveupdate.Error{Op: liveupdate.OpOpen, Path: "fake", Err: ErrKernelClosed}
 	}
 	k.reap()
 	b := k.boot()
@@ -120,7 +120,7 @@ func (k *Kernel) Open() (*liveupdate.Device, error) {
 			// that was never released) is not the reason.
 			err = ErrKernelClosed
 		}
-		return nil, &liveupdate.Error{Op: "open", Path: "fake", Err: err}
+		return nil, &liveupdate.Error{Op: liveupdate.OpOpen, Path: "fake", Err: err}
 	}
 	defer unix.Close(user)
 	return liveupdate.NewDevice(user)

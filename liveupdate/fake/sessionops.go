@@ -3,6 +3,7 @@
 package fake
 
 import (
+	"github.com/go-luo/luo/internal/luoabi"
 	"github.com/go-luo/luo/liveupdate"
 	"golang.org/x/sys/unix"
 )
@@ -20,12 +21,12 @@ func (b *boot) sessionIoctl(o *object, r *request) {
 	if !b.cfg.b.getName {
 		nops = 3 // no GET_NAME
 	}
-	nr := liveupdate.RequestNr(r.req)
-	if nr < liveupdate.CmdSessionBase || nr-liveupdate.CmdSessionBase >= nops {
+	nr := luoabi.Nr(r.req)
+	if nr < luoabi.SessionBase || nr-luoabi.SessionBase >= nops {
 		r.errno = unix.EINVAL
 		return
 	}
-	size, err := liveupdate.ReadSize(r.arg)
+	size, err := luoabi.ReadSize(r.arg)
 	if err != nil {
 		r.errno = unix.EFAULT
 		return
@@ -39,13 +40,13 @@ func (b *boot) sessionIoctl(o *object, r *request) {
 		r.errno = unix.EINVAL
 		return
 	}
-	ksize, minSize := c.Size(), c.MinSize()
-	if liveupdate.CheckSize(size, minSize) != nil {
+	ksize, minSize := c.Size(), luoabi.MinSize(c)
+	if luoabi.CheckSize(size, minSize) != nil {
 		r.errno = unix.EINVAL
 		return
 	}
 	var kbuf [liveupdate.SizeofGetName]byte // the largest argument
-	if err := liveupdate.CopyStructFromUser(kbuf[:ksize], r.arg, size); err != nil {
+	if err := luoabi.CopyStructFromUser(kbuf[:ksize], r.arg, size); err != nil {
 		r.errno = err.(unix.Errno)
 		return
 	}
@@ -62,7 +63,7 @@ func (b *boot) sessionIoctl(o *object, r *request) {
 		r.errno = b.preserve(s, r, a.Token)
 		if r.errno == 0 {
 			a.Encode(kbuf[:])
-			r.reply = kbuf[:liveupdate.ReplyLen(size, liveupdate.SizeofPreserveFD)]
+			r.reply = kbuf[:luoabi.ReplyLen(size, liveupdate.SizeofPreserveFD)]
 		}
 	case liveupdate.CmdRetrieveFD:
 		var a liveupdate.RetrieveFDArgs
@@ -71,7 +72,7 @@ func (b *boot) sessionIoctl(o *object, r *request) {
 		if r.errno == 0 {
 			a.FD = -1
 			a.Encode(kbuf[:])
-			r.reply = kbuf[:liveupdate.ReplyLen(size, liveupdate.SizeofRetrieveFD)]
+			r.reply = kbuf[:luoabi.ReplyLen(size, liveupdate.SizeofRetrieveFD)]
 		}
 	case liveupdate.CmdFinish:
 		var a liveupdate.FinishArgs
@@ -85,7 +86,7 @@ func (b *boot) sessionIoctl(o *object, r *request) {
 		r.errno = b.finishFiles(s)
 		s.mu.Unlock()
 		if r.errno == 0 {
-			r.reply = kbuf[:liveupdate.ReplyLen(size, liveupdate.SizeofFinish)]
+			r.reply = kbuf[:luoabi.ReplyLen(size, liveupdate.SizeofFinish)]
 		}
 	case liveupdate.CmdGetName:
 		var a liveupdate.GetNameArgs
@@ -99,14 +100,14 @@ func (b *boot) sessionIoctl(o *object, r *request) {
 		n := copy(a.Name[:liveupdate.MaxNameLen], s.name)
 		a.Name[n] = 0
 		a.Encode(kbuf[:])
-		r.reply = kbuf[:liveupdate.ReplyLen(size, liveupdate.SizeofGetName)]
+		r.reply = kbuf[:luoabi.ReplyLen(size, liveupdate.SizeofGetName)]
 	}
 }
 
 // directionOK is luo_ioctl_type_valid: retrieved is set only on incoming
 // sessions.
 func directionOK(c liveupdate.Command, s *session) bool {
-	switch c.Direction() {
+	switch luoabi.Direction(c) {
 	case liveupdate.Outgoing:
 		return !s.retrieved.Load()
 	case liveupdate.Incoming:

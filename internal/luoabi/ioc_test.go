@@ -1,6 +1,6 @@
 //go:build linux
 
-package liveupdate
+package luoabi
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-luo/luo/liveupdate"
 	"golang.org/x/sys/unix"
 )
 
@@ -98,22 +99,22 @@ func TestArchIOCValues(t *testing.T) {
 }
 
 func TestRequestValues(t *testing.T) {
-	want := map[Command][2]uint32{ // generic, dir29
-		CmdCreateSession:   {0xBA00, 0x2000BA00},
-		CmdRetrieveSession: {0xBA01, 0x2000BA01},
-		CmdPreserveFD:      {0xBA40, 0x2000BA40},
-		CmdRetrieveFD:      {0xBA41, 0x2000BA41},
-		CmdFinish:          {0xBA42, 0x2000BA42},
-		CmdGetName:         {0xBA43, 0x2000BA43},
+	want := map[liveupdate.Command][2]uint32{ // generic, dir29
+		liveupdate.CmdCreateSession:   {0xBA00, 0x2000BA00},
+		liveupdate.CmdRetrieveSession: {0xBA01, 0x2000BA01},
+		liveupdate.CmdPreserveFD:      {0xBA40, 0x2000BA40},
+		liveupdate.CmdRetrieveFD:      {0xBA41, 0x2000BA41},
+		liveupdate.CmdFinish:          {0xBA42, 0x2000BA42},
+		liveupdate.CmdGetName:         {0xBA43, 0x2000BA43},
 	}
 	if len(want) != len(Commands) {
 		t.Fatalf("the table covers %d commands, the package has %d", len(want), len(Commands))
 	}
 	// Decimal values of the uapi header's LIVEUPDATE_IOCTL_* and
 	// LIVEUPDATE_SESSION_* macros, as a C program on x86-64 prints them.
-	dec := map[Command]uint32{
-		CmdCreateSession: 47616, CmdRetrieveSession: 47617, CmdPreserveFD: 47680,
-		CmdRetrieveFD: 47681, CmdFinish: 47682, CmdGetName: 47683,
+	dec := map[liveupdate.Command]uint32{
+		liveupdate.CmdCreateSession: 47616, liveupdate.CmdRetrieveSession: 47617, liveupdate.CmdPreserveFD: 47680,
+		liveupdate.CmdRetrieveFD: 47681, liveupdate.CmdFinish: 47682, liveupdate.CmdGetName: 47683,
 	}
 	for _, c := range Commands {
 		w, ok := want[c]
@@ -144,18 +145,18 @@ func TestRequestValues(t *testing.T) {
 			t.Errorf("%v.Request() = %#x, ArchIOC[%s] gives %#x, NativeIOC %#x",
 				c, got, runtime.GOARCH, native.Request(c), NativeIOC.Request(c))
 		}
-		if got := RequestNr(c.Request()); got != c {
-			t.Errorf("RequestNr(%v.Request()) = %v", c, got)
+		if got := Nr(c.Request()); got != c {
+			t.Errorf("Nr(%v.Request()) = %v", c, got)
 		}
-		if got := RequestNr(w[1]); got != c {
-			t.Errorf("RequestNr(%#x) = %v, want %v", w[1], got, c)
+		if got := Nr(w[1]); got != c {
+			t.Errorf("Nr(%#x) = %v, want %v", w[1], got, c)
 		}
 	}
 	if NativeIOC != ArchIOC[runtime.GOARCH] {
 		t.Errorf("NativeIOC = %+v, ArchIOC[%s] = %+v", NativeIOC, runtime.GOARCH, ArchIOC[runtime.GOARCH])
 	}
-	if got := RequestNr(0xC048BA43); got != CmdGetName {
-		t.Errorf("RequestNr(_IOWR-style 0xc048ba43) = %v, want GET_NAME", got)
+	if got := Nr(0xC048BA43); got != liveupdate.CmdGetName {
+		t.Errorf("Nr(_IOWR-style 0xc048ba43) = %v, want GET_NAME", got)
 	}
 }
 
