@@ -68,8 +68,11 @@
 // # Faults and fidelity
 //
 // FailPreserve, FailFreeze, FailRetrieve and FailRestore make the matching
-// step fail with a chosen errno, to exercise an agent's error paths. State
-// and CheckInvariants let a test look at the kernel's sessions.
+// step fail with a chosen errno, to exercise an agent's error paths. A
+// fault that names a session or file nothing will match is an error (an
+// *UnmatchedFaultError from the Fail method or the Kexec), and
+// CheckFaults tells a test whether every armed fault fired. State and
+// CheckInvariants let a test look at the kernel's sessions.
 //
 // The kernel freezes a preserved memfd's size (EPERM on ftruncate, on a
 // write past the end, on any fallocate). A process cannot do that

@@ -39,6 +39,10 @@ import (
 // nothing runs on a machine whose kernel panicked. With WithImageFile the
 // image has been written, so a second stage's New fails the same way.
 //
+// A fault armed by FailFreeze or FailRetrieve that nothing in this live
+// update matches makes Kexec fail first with an *UnmatchedFaultError,
+// with every session as it was (see those methods).
+//
 // After Close, Kexec fails with ErrKernelClosed.
 func (k *Kernel) Kexec() error {
 	k.reap()
@@ -52,6 +56,10 @@ func (k *Kernel) Kexec() error {
 		return &liveupdate.Error{Op: "kexec", Err: b.down}
 	}
 	img, err := b.serializeSessions()
+	var unmatched *UnmatchedFaultError
+	if errors.As(err, &unmatched) {
+		return err // the test's mistake, not the kernel's answer
+	}
 	if err != nil {
 		return &liveupdate.Error{Op: "kexec", Err: err}
 	}
@@ -68,6 +76,7 @@ func (k *Kernel) Kexec() error {
 		next.down = err.(*PanicError)
 	}
 	k.cur = next
+	k.faults.replaced(b, next)
 	b.dead.Store(true)
 	b.serialize.Unlock() // waiters wake, see dead, and answer stale
 	b.shutdown()
@@ -95,6 +104,7 @@ func (k *Kernel) Reboot() error {
 	b := k.cur
 	b.serialize.Lock() // requests in flight finish first
 	k.cur = newBoot(k)
+	k.faults.replaced(b, nil)
 	b.dead.Store(true)
 	b.serialize.Unlock()
 	b.shutdown()
@@ -118,6 +128,10 @@ func (b *boot) serializeSessions() (*kho.Image, error) {
 	// The session blocks the kernel grew (Linux 7.2), all of them
 	// written, as luo_session_serialize fills the block set it has.
 	st.SessionBlocks = b.outgoing.nblocks
+	if err := b.k.faults.checkMatch(b.outgoing.sessions); err != nil {
+		b.serialize.Unlock()
+		return nil, err
+	}
 	for i, s := range b.outgoing.sessions {
 		ss, err := b.freezeSession(s, mem)
 		if err != nil {

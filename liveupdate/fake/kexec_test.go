@@ -347,6 +347,9 @@ func TestFaults(t *testing.T) {
 		_, err := k.Open()
 		mustErrno(t, err, unix.EIO, "open after a failed restore")
 	}
+	if err := k.CheckFaults(); err != nil {
+		t.Errorf("every fault fired: %v", err)
+	}
 }
 
 // An image of another ABI version, or with a corrupt session chain, is one
