@@ -85,6 +85,8 @@ func TestUnmatchedFaultsFailKexec(t *testing.T) {
 		{`FailFreeze("no-such", EIO)`, func() error { return k.FailFreeze("no-such", unix.EIO) }},
 		{`FailRetrieve("no-such", 1, EIO)`, func() error { return k.FailRetrieve("no-such", 1, unix.EIO) }},
 		{`FailRetrieve("a", 2, EIO)`, func() error { return k.FailRetrieve("a", 2, unix.EIO) }},
+		// String describes the session; it is not its name.
+		{`FailFreeze("luo session \"a\"", EIO)`, func() error { return k.FailFreeze(s.String(), unix.EIO) }},
 	} {
 		if err := arm.arm(); err != nil {
 			t.Fatalf("%s before the kexec: %v (the session may come later)", arm.what, err)
