@@ -58,9 +58,9 @@
 //
 //	k, err := fake.New(fake.WithImageFile("/tmp/luo.img")) // or fake.FromEnv() and LUO_FAKE_IMAGE
 //
-// In the first process there is no file yet: the kernel boots fresh, and
-// Kexec writes the image to the file. In the second, New finds the file and
-// boots from it. An image the real kernel would panic on at boot (another
+// In the first process there is no file yet (or an empty one): the kernel
+// boots fresh, and Kexec writes the image to the file. In the second, New
+// finds the file and boots from it. An image the real kernel would panic on at boot (another
 // ABI version, a corrupt session chain) makes New fail with a PanicError;
 // one whose files cannot be restored (a memfd-v1 file for Linux 7.2, a
 // corrupt file chain) makes every Open fail with EIO.

@@ -322,11 +322,21 @@ func writeImageFile(path string, img *kho.Image) error {
 	return os.Rename(tmp, path)
 }
 
+// readImageFile reads the image a Kexec wrote to path; nil, and no
+// error, for an empty file, which holds no image yet (a test's
+// os.CreateTemp, or a first stage that has not run).
 func readImageFile(path string) (*kho.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().IsRegular() && fi.Size() == 0 {
+		return nil, nil
+	}
 	return kho.ReadImage(f)
 }
