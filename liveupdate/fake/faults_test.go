@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,7 +17,7 @@ import (
 // nothing, so the step it named works (a preserve preserves).
 func TestFaultErrnoZeroRefused(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
+	k := faketest.New(t)
 	for what, err := range map[string]error{
 		"FailPreserve(1, 0)":    k.FailPreserve(1, 0),
 		"FailPreserve(-1, EIO)": k.FailPreserve(-1, unix.EIO),
@@ -30,7 +31,7 @@ func TestFaultErrnoZeroRefused(t *testing.T) {
 			t.Errorf("%s: %v, want an error matching EINVAL", what, err)
 		}
 	}
-	d := open(t, k)
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession("s")
 	if err != nil {
 		t.Fatal(err)
@@ -47,8 +48,8 @@ func TestFaultErrnoZeroRefused(t *testing.T) {
 	if err := k.FailPreserve(0, 0); err != nil {
 		t.Errorf("FailPreserve(0, 0), which disarms: %v", err)
 	}
-	kexec(t, k, d)
-	d = open(t, k)
+	faketest.Kexec(t, k, d)
+	d = faketest.Open(t, k)
 	in, err := d.RetrieveSession("s")
 	if err != nil {
 		t.Fatalf("retrieve session after the refused FailRestore and FailFreeze: %v", err)
@@ -67,8 +68,8 @@ func TestFaultErrnoZeroRefused(t *testing.T) {
 // fault's), before anything is frozen, and are disarmed.
 func TestUnmatchedFaultsFailKexec(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
-	d := open(t, k)
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession("a")
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +108,7 @@ func TestUnmatchedFaultsFailKexec(t *testing.T) {
 		t.Errorf("the refused faults are disarmed: %v", err)
 	}
 	d.Close()
-	kexec(t, k, s)
+	faketest.Kexec(t, k, s)
 }
 
 // In a kernel with incoming sessions, a FailRetrieve for one of them must
@@ -115,8 +116,8 @@ func TestUnmatchedFaultsFailKexec(t *testing.T) {
 // the next live update.
 func TestFailRetrieveIncoming(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
-	d := open(t, k)
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession("a")
 	if err != nil {
 		t.Fatal(err)
@@ -127,14 +128,14 @@ func TestFailRetrieveIncoming(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close()
-	kexec(t, k, s)
+	faketest.Kexec(t, k, s)
 
 	// Not yet restored (no open since the kexec), then restored.
 	var ue *fake.UnmatchedFaultError
 	if err := k.FailRetrieve("a", 2, unix.EIO); !errors.As(err, &ue) {
 		t.Fatalf("FailRetrieve of a token incoming session a lacks, before the first open: %v, want an UnmatchedFaultError", err)
 	}
-	d = open(t, k)
+	d = faketest.Open(t, k)
 	if err := k.FailRetrieve("a", 2, unix.EIO); !errors.As(err, &ue) {
 		t.Fatalf("FailRetrieve of a token incoming session a lacks: %v, want an UnmatchedFaultError", err)
 	}
@@ -169,8 +170,8 @@ func TestFailRetrieveIncoming(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close()
-	kexec(t, k, in, b)
-	d = open(t, k)
+	faketest.Kexec(t, k, in, b)
+	d = faketest.Open(t, k)
 	inb, err := d.RetrieveSession("b")
 	if err != nil {
 		t.Fatal(err)
@@ -188,11 +189,15 @@ func TestFailRetrieveIncoming(t *testing.T) {
 // nothing once they have.
 func TestCheckFaults(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
+	k, err := fake.New() // not faketest.New: this test leaves faults unfired
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
 	if err := k.CheckFaults(); err != nil {
 		t.Fatalf("no fault armed: %v", err)
 	}
-	d := open(t, k)
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession("a")
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +208,7 @@ func TestCheckFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close()
-	kexec(t, k, s)
+	faketest.Kexec(t, k, s)
 	if err := k.FailRetrieve("a", 1, unix.EIO); err != nil {
 		t.Fatal(err)
 	}

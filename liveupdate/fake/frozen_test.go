@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,8 +61,8 @@ func TestKexecFrozenPages(t *testing.T) {
 				t.Skip("mlock is not allowed here (RLIMIT_MEMLOCK): the fake has no witness mapping, and documents that it then cannot see this change")
 			}
 			checkFDs(t)
-			k := newKernel(t)
-			d := open(t, k)
+			k := faketest.New(t)
+			d := faketest.Open(t, k)
 			s, err := d.CreateSession("frozen")
 			if err != nil {
 				t.Fatal(err)
@@ -102,8 +103,8 @@ func TestKexecFrozenPages(t *testing.T) {
 // count.
 func TestKexecFrozenPagesLargeFile(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
-	d := open(t, k)
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession("large")
 	if err != nil {
 		t.Fatal(err)

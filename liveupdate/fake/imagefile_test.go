@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 )
 
 // An empty image file holds no image yet: New boots fresh, Kexec writes
@@ -22,25 +23,25 @@ func TestImageFileEmptyBootsFresh(t *testing.T) {
 	}
 	path := f.Name()
 	f.Close()
-	k := newKernel(t, fake.WithImageFile(path))
+	k := faketest.New(t, fake.WithImageFile(path))
 	if st := k.State(); st.LiveupdateNum != 0 || len(st.Incoming) != 0 {
 		t.Fatalf("kernel booted from an empty file: %+v, want a fresh boot", st)
 	}
-	d := open(t, k)
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession("s")
 	if err != nil {
 		t.Fatal(err)
 	}
 	d.Close()
-	kexec(t, k, s)
+	faketest.Kexec(t, k, s)
 	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
 		t.Fatalf("image file after the Kexec: %v, %v", fi, err)
 	}
-	k2 := newKernel(t, fake.WithImageFile(path))
+	k2 := faketest.New(t, fake.WithImageFile(path))
 	if st := k2.State(); st.LiveupdateNum != 1 {
 		t.Fatalf("second stage booted with live-update number %d, want 1 (from the image)", st.LiveupdateNum)
 	}
-	in, err := open(t, k2).RetrieveSession("s")
+	in, err := faketest.Open(t, k2).RetrieveSession("s")
 	if err != nil {
 		t.Fatalf("the session handed over through the once-empty file: %v", err)
 	}

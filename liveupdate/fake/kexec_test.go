@@ -13,31 +13,10 @@ import (
 	"testing"
 
 	"github.com/go-luo/luo/kho"
-	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
-
-// newKernel starts a fake that the test closes.
-func newKernel(t *testing.T, opts ...fake.Option) *fake.Kernel {
-	t.Helper()
-	k, err := fake.New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
-	return k
-}
-
-func open(t *testing.T, k *fake.Kernel) *liveupdate.Device {
-	t.Helper()
-	d, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
 
 func mustErrno(t *testing.T, err error, want unix.Errno, what string) {
 	t.Helper()
@@ -46,24 +25,13 @@ func mustErrno(t *testing.T, err error, want unix.Errno, what string) {
 	}
 }
 
-// kexec runs the live update and closes the old kernel's fds.
-func kexec(t *testing.T, k *fake.Kernel, old ...interface{ Close() error }) {
-	t.Helper()
-	if err := k.Kexec(); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range old {
-		c.Close()
-	}
-}
-
 // Contents with holes, a size that is not a multiple of the page, and the
 // file position all survive; the retrieved file is a real memfd that can
 // be written and mapped.
 func TestKexecMemfdContents(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
-	d := open(t, k)
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession("mem")
 	if err != nil {
 		t.Fatal(err)
@@ -94,12 +62,12 @@ func TestKexecMemfdContents(t *testing.T) {
 	}
 	m.Close()
 	d.Close()
-	kexec(t, k, s)
+	faketest.Kexec(t, k, s)
 	if st := k.State(); st.LiveupdateNum != 1 {
 		t.Errorf("liveupdate number %d after one update, want 1", st.LiveupdateNum)
 	}
 
-	d2 := open(t, k)
+	d2 := faketest.Open(t, k)
 	in, err := d2.RetrieveSession("mem")
 	if err != nil {
 		t.Fatal(err)
@@ -217,8 +185,8 @@ func (h *pipeHandler) Finish(f *fake.HandlerFile) { h.called("finish") }
 func TestKexecCustomHandler(t *testing.T) {
 	checkFDs(t)
 	h := &pipeHandler{}
-	k := newKernel(t, fake.WithHandler(h))
-	d := open(t, k)
+	k := faketest.New(t, fake.WithHandler(h))
+	d := faketest.Open(t, k)
 	s, _ := d.CreateSession("vmm")
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
@@ -234,8 +202,8 @@ func TestKexecCustomHandler(t *testing.T) {
 		t.Fatalf("handler %q", got)
 	}
 	d.Close()
-	kexec(t, k, s)
-	in, err := open(t, k).RetrieveSession("vmm")
+	faketest.Kexec(t, k, s)
+	in, err := faketest.Open(t, k).RetrieveSession("vmm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,8 +233,8 @@ func TestKexecCustomHandler(t *testing.T) {
 func TestKexecUnknownHandlerEIO(t *testing.T) {
 	checkFDs(t)
 	img := filepath.Join(t.TempDir(), "image")
-	k := newKernel(t, fake.WithImageFile(img), fake.WithHandler(&pipeHandler{}))
-	d := open(t, k)
+	k := faketest.New(t, fake.WithImageFile(img), fake.WithHandler(&pipeHandler{}))
+	d := faketest.Open(t, k)
 	s, _ := d.CreateSession("vmm")
 	var p [2]int
 	unix.Pipe2(p[:], unix.O_CLOEXEC)
@@ -277,9 +245,9 @@ func TestKexecUnknownHandlerEIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close()
-	kexec(t, k, s)
+	faketest.Kexec(t, k, s)
 
-	k2 := newKernel(t, fake.WithImageFile(img)) // no pipe handler
+	k2 := faketest.New(t, fake.WithImageFile(img)) // no pipe handler
 	for range 2 {
 		_, err := k2.Open()
 		mustErrno(t, err, unix.EIO, "open without the handler")
@@ -290,8 +258,8 @@ func TestKexecUnknownHandlerEIO(t *testing.T) {
 // Faults: the nth preserve, a session's freeze, a retrieve, the restore.
 func TestFaults(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
-	d := open(t, k)
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	a, _ := d.CreateSession("a")
 	b, _ := d.CreateSession("b")
 	m1, m2, m3 := memfd(t, "1"), memfd(t, "2"), memfd(t, "3")
@@ -323,8 +291,8 @@ func TestFaults(t *testing.T) {
 
 	k.FailRetrieve("a", 2, unix.EIO)
 	d.Close()
-	kexec(t, k, a, b)
-	d2 := open(t, k)
+	faketest.Kexec(t, k, a, b)
+	d2 := faketest.Open(t, k)
 	in, err := d2.RetrieveSession("a")
 	if err != nil {
 		t.Fatal(err)
@@ -342,7 +310,7 @@ func TestFaults(t *testing.T) {
 	d2.Close()
 
 	k.FailRestore(unix.EINVAL)
-	kexec(t, k, in)
+	faketest.Kexec(t, k, in)
 	for range 2 {
 		_, err := k.Open()
 		mustErrno(t, err, unix.EIO, "open after a failed restore")
@@ -357,11 +325,11 @@ func TestFaults(t *testing.T) {
 func TestBootPanics(t *testing.T) {
 	checkFDs(t)
 	path := filepath.Join(t.TempDir(), "image")
-	k := newKernel(t, fake.WithImageFile(path))
-	d := open(t, k)
+	k := faketest.New(t, fake.WithImageFile(path))
+	d := faketest.Open(t, k)
 	s, _ := d.CreateSession("x")
 	d.Close()
-	kexec(t, k, s)
+	faketest.Kexec(t, k, s)
 
 	corrupt := func(t *testing.T, edit func(img *kho.Image)) {
 		f, err := os.Open(path)
