@@ -6,22 +6,14 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 )
 
 // String is the description its doc gives, which is not the name; Name
 // is the name.
 func TestSessionStringIsNotName(t *testing.T) {
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	d, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession("x")
 	if err != nil {
 		t.Fatal(err)

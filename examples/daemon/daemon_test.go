@@ -18,7 +18,7 @@ import (
 
 	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate"
-	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 )
 
 // TestMain lets the test binary be the client that the story starts (a copy
@@ -104,11 +104,7 @@ func request(t *testing.T, sock, line string) (string, int) {
 
 // TestProtocol puts good and bad requests to a daemon on a fake kernel.
 func TestProtocol(t *testing.T) {
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := faketest.New(t)
 	sock := filepath.Join(t.TempDir(), "d.sock")
 	d, err := startFake(k, sock, io.Discard)
 	if err != nil {
@@ -189,11 +185,7 @@ func TestServeDevice(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := faketest.New(t)
 	dir := t.TempDir()
 	devPath := filepath.Join(dir, "liveupdate")
 	stop, err := k.Listen(devPath)

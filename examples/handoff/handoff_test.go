@@ -17,6 +17,7 @@ import (
 	"github.com/go-luo/luo/examples/internal/hold"
 	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 )
 
 // TestMain lets the test binary be the session holder that -device -stage 1
@@ -179,13 +180,8 @@ func TestTwoProcesses(t *testing.T) {
 
 	// Stage 2 after a live update that carried no "handoff" session.
 	empty := filepath.Join(dir, "empty")
-	k, err := fake.New(fake.WithImageFile(empty))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Kexec(); err != nil {
-		t.Fatal(err)
-	}
+	k := faketest.New(t, fake.WithImageFile(empty))
+	faketest.Kexec(t, k)
 	k.Close()
 	_, errOut, code = runBin(t, bin, "-image", empty, "-stage", "2")
 	if code != 1 || !strings.Contains(errOut, `retrieve session "handoff"`) || !strings.Contains(errOut, "run stage 1") {
@@ -222,11 +218,7 @@ func TestDevice(t *testing.T) {
 }
 
 func testDevice(t *testing.T, handoff func(t *testing.T, args ...string) (string, error)) {
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := faketest.New(t)
 	sock := filepath.Join(t.TempDir(), "liveupdate")
 	stop, err := k.Listen(sock)
 	if err != nil {

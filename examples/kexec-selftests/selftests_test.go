@@ -17,6 +17,7 @@ import (
 	"github.com/go-luo/luo/examples/internal/hold"
 	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
@@ -152,13 +153,8 @@ func TestTwoProcesses(t *testing.T) {
 
 	// Stage 2 after a live update that carried nothing.
 	empty := filepath.Join(dir, "empty")
-	k, err := fake.New(fake.WithImageFile(empty))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Kexec(); err != nil {
-		t.Fatal(err)
-	}
+	k := faketest.New(t, fake.WithImageFile(empty))
+	faketest.Kexec(t, k)
 	k.Close()
 	out, errOut, code = runBin(t, bin, "-image", empty, "-stage", "2", "-test", "multi-session")
 	if code != 1 || !strings.Contains(out, "FAILED multi-session (luo_multi_session): ") ||
@@ -192,11 +188,7 @@ func startStage1(t *testing.T, sock, test string) int {
 // serve starts a fake kernel served on a unix socket, as /dev/liveupdate
 // would be, and returns it and the socket's path.
 func serve(t *testing.T) (*fake.Kernel, string) {
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
+	k := faketest.New(t)
 	sock := filepath.Join(t.TempDir(), "liveupdate")
 	if _, err := k.Listen(sock); err != nil {
 		t.Fatal(err)

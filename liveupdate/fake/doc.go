@@ -72,7 +72,8 @@
 // fault that names a session or file nothing will match is an error (an
 // *UnmatchedFaultError from the Fail method or the Kexec), and
 // CheckFaults tells a test whether every armed fault fired. State and
-// CheckInvariants let a test look at the kernel's sessions.
+// CheckInvariants let a test look at the kernel's sessions. Package
+// faketest starts a kernel for a test and runs those checks at its end.
 //
 // The kernel freezes a preserved memfd's size (EPERM on ftruncate, on a
 // write past the end, on any fallocate). A process cannot do that
