@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-luo/luo/examples/internal/cli"
 	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake/faketest"
@@ -25,7 +26,7 @@ import (
 // of the running program, here the test binary, with -client).
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "-client" {
-		os.Exit(exitCode(run(os.Args[1:], os.Stdout), os.Stderr))
+		os.Exit(program.ExitCode(run(os.Args[1:], os.Stdout), os.Stderr))
 	}
 	// Under -race, a child would sleep 1 s at exit by default.
 	if os.Getenv("GORACE") == "" {
@@ -161,7 +162,7 @@ func TestUsage(t *testing.T) {
 		{"-bogus"},
 		{"extra"},
 	} {
-		var ue usageError
+		var ue cli.UsageError
 		if err := run(args, new(bytes.Buffer)); !errors.As(err, &ue) {
 			t.Errorf("run %q: %v, want a usage error", args, err)
 		}

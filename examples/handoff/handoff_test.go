@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/go-luo/luo/examples/internal/cli"
 	"github.com/go-luo/luo/examples/internal/hold"
 	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate/fake"
@@ -103,7 +104,7 @@ func TestUsage(t *testing.T) {
 		{"extra"},
 	} {
 		err := run(args, new(bytes.Buffer))
-		var ue usageError
+		var ue cli.UsageError
 		if !errors.As(err, &ue) {
 			t.Errorf("run %q: %v, want a usage error", args, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/go-luo/luo/examples/internal/cli"
 	"github.com/go-luo/luo/examples/internal/hold"
 	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate/fake"
@@ -93,7 +94,7 @@ func TestUsage(t *testing.T) {
 		{"-image", "i", "-device", "d", "-stage", "1"},
 		{"extra"},
 	} {
-		var ue usageError
+		var ue cli.UsageError
 		if err := run(args, new(bytes.Buffer)); !errors.As(err, &ue) {
 			t.Errorf("run %q: %v, want a usage error", args, err)
 		}
