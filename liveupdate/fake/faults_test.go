@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
 	"github.com/go-luo/luo/liveupdate/fake/faketest"
 
@@ -70,15 +71,7 @@ func TestUnmatchedFaultsFailKexec(t *testing.T) {
 	checkFDs(t)
 	k := faketest.New(t)
 	d := faketest.Open(t, k)
-	s, err := d.CreateSession("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := memfd(t, "kept")
-	defer m.Close()
-	if err := s.Preserve(m, 1); err != nil {
-		t.Fatal(err)
-	}
+	s := preservedSession(t, d, "a", 1, "kept")
 	for _, arm := range []struct {
 		what string
 		arm  func() error
@@ -118,15 +111,7 @@ func TestFailRetrieveIncoming(t *testing.T) {
 	checkFDs(t)
 	k := faketest.New(t)
 	d := faketest.Open(t, k)
-	s, err := d.CreateSession("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := memfd(t, "kept")
-	defer m.Close()
-	if err := s.Preserve(m, 1); err != nil {
-		t.Fatal(err)
-	}
+	s := preservedSession(t, d, "a", 1, "kept")
 	d.Close()
 	faketest.Kexec(t, k, s)
 
@@ -160,15 +145,7 @@ func TestFailRetrieveIncoming(t *testing.T) {
 	if err := k.FailRetrieve("b", 1, unix.EIO); err != nil {
 		t.Fatal(err)
 	}
-	b, err := d.CreateSession("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m2 := memfd(t, "b")
-	defer m2.Close()
-	if err := b.Preserve(m2, 1); err != nil {
-		t.Fatal(err)
-	}
+	b := preservedSession(t, d, "b", 1, "b")
 	d.Close()
 	faketest.Kexec(t, k, in, b)
 	d = faketest.Open(t, k)
@@ -198,15 +175,7 @@ func TestCheckFaults(t *testing.T) {
 		t.Fatalf("no fault armed: %v", err)
 	}
 	d := faketest.Open(t, k)
-	s, err := d.CreateSession("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := memfd(t, "kept")
-	defer m.Close()
-	if err := s.Preserve(m, 1); err != nil {
-		t.Fatal(err)
-	}
+	s := preservedSession(t, d, "a", 1, "kept")
 	d.Close()
 	faketest.Kexec(t, k, s)
 	if err := k.FailRetrieve("a", 1, unix.EIO); err != nil {
@@ -246,4 +215,21 @@ func TestCheckFaults(t *testing.T) {
 	if !errors.As(err, &ufe) || !slices.Equal(ufe.Faults, want) {
 		t.Errorf("after the restore fault fired and the reboot: %v, want %q", err, want)
 	}
+}
+
+// preservedSession creates the outgoing session name on d holding a memfd
+// of content as token.
+func preservedSession(t testing.TB, d *liveupdate.Device, name string, token uint64, content string) *liveupdate.Session {
+	t.Helper()
+	s, err := d.CreateSession(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := memfd(t, content)
+	defer m.Close() // the session holds it
+	if err := s.Preserve(m, token); err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	return s
 }
