@@ -38,7 +38,7 @@ func TestFaultErrnoZeroRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	m := memfd(t, "kept")
+	m := faketest.Memfd(t, "kept")
 	defer m.Close()
 	if err := s.Preserve(m, 1); err != nil {
 		t.Fatalf("preserve after the refused faults: %v", err)
@@ -225,7 +225,7 @@ func preservedSession(t testing.TB, d *liveupdate.Device, name string, token uin
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := memfd(t, content)
+	m := faketest.Memfd(t, content)
 	defer m.Close() // the session holds it
 	if err := s.Preserve(m, token); err != nil {
 		s.Close()

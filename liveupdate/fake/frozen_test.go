@@ -68,7 +68,7 @@ func TestKexecFrozenPages(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			m := memfd(t, data)
+			m := faketest.Memfd(t, data)
 			defer m.Close()
 			if err := s.Preserve(m, 1); err != nil {
 				t.Fatal(err)
@@ -110,7 +110,7 @@ func TestKexecFrozenPagesLargeFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	m := memfd(t, strings.Repeat("x", 8192))
+	m := faketest.Memfd(t, strings.Repeat("x", 8192))
 	defer m.Close()
 	if err := m.Truncate(128 << 20); err != nil {
 		t.Fatal(err)

@@ -281,7 +281,7 @@ func TestReboot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	m := memfd(t, "gone")
+	m := faketest.Memfd(t, "gone")
 	defer m.Close()
 	if err := s.Preserve(m, 1); err != nil {
 		t.Fatal(err)
@@ -311,7 +311,7 @@ func TestFinishReserved(t *testing.T) {
 			k := faketest.New(t, fake.WithGeneration(g))
 			d := faketest.Open(t, k)
 			s, _ := d.CreateSession("fin")
-			m := memfd(t, "kept")
+			m := faketest.Memfd(t, "kept")
 			defer m.Close()
 			if err := s.Preserve(m, 1); err != nil {
 				t.Fatal(err)
@@ -356,7 +356,7 @@ func TestMemfdOtherVersionEIO(t *testing.T) {
 			k := faketest.New(t, fake.WithImageFile(img), fake.WithGeneration(gens[0]))
 			d := faketest.Open(t, k)
 			s, _ := d.CreateSession("m")
-			m := memfd(t, "data")
+			m := faketest.Memfd(t, "data")
 			defer m.Close()
 			if err := s.Preserve(m, 1); err != nil {
 				t.Fatal(err)
@@ -442,7 +442,7 @@ func TestPreserveHugeMemfdEFBIG(t *testing.T) {
 	defer d.Close()
 	s, _ := d.CreateSession("huge")
 	defer s.Close()
-	m := memfd(t, "")
+	m := faketest.Memfd(t, "")
 	defer m.Close()
 	if err := m.Truncate((1<<32)*4096 + 1); err != nil {
 		t.Skipf("cannot make a 16 TiB sparse memfd here: %v", err)
@@ -464,7 +464,7 @@ func TestRetrievedMemfdFlagsAndMode(t *testing.T) {
 	k := faketest.New(t)
 	d := faketest.Open(t, k)
 	s, _ := d.CreateSession("flags")
-	m := memfd(t, "0123456789")
+	m := faketest.Memfd(t, "0123456789")
 	if _, err := m.Seek(4, io.SeekStart); err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +566,7 @@ func oneMemfdImage(t *testing.T, session, data string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := memfd(t, data)
+	m := faketest.Memfd(t, data)
 	defer m.Close()
 	if err := s.Preserve(m, 1); err != nil {
 		t.Fatal(err)

@@ -36,7 +36,7 @@ func TestKexecMemfdContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := memfd(t, "")
+	m := faketest.Memfd(t, "")
 	const size = 5*4096 + 123
 	want := make([]byte, size)
 	copy(want[10:], "first page")
@@ -262,7 +262,7 @@ func TestFaults(t *testing.T) {
 	d := faketest.Open(t, k)
 	a, _ := d.CreateSession("a")
 	b, _ := d.CreateSession("b")
-	m1, m2, m3 := memfd(t, "1"), memfd(t, "2"), memfd(t, "3")
+	m1, m2, m3 := faketest.Memfd(t, "1"), faketest.Memfd(t, "2"), faketest.Memfd(t, "3")
 	defer m1.Close()
 	defer m2.Close()
 	defer m3.Close()

@@ -3,7 +3,10 @@
 package faketest_test
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -162,12 +165,7 @@ func TestStateLookups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fd, err := unix.MemfdCreate("m", unix.MFD_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := s.PreserveFD(fd, 7); err != nil {
+	if err := s.Preserve(faketest.Memfd(t, "m"), 7); err != nil {
 		t.Fatal(err)
 	}
 	st := k.State()
@@ -191,5 +189,25 @@ func TestStateLookups(t *testing.T) {
 	faketest.Open(t, k)
 	if in, ok := k.State().IncomingSession("a"); !ok || len(in.Files) != 1 {
 		t.Errorf("IncomingSession(a) after the kexec = %+v, %v", in, ok)
+	}
+}
+
+// Memfd holds its content, and is closed when the test ends.
+func TestMemfd(t *testing.T) {
+	r := &recorder{TB: t}
+	var f *os.File
+	r.run(func() {
+		f = faketest.Memfd(r, "content")
+		b := make([]byte, 16)
+		n, err := f.ReadAt(b, 0)
+		if string(b[:n]) != "content" || err != io.EOF {
+			t.Errorf("memfd holds %q (%v), want %q", b[:n], err, "content")
+		}
+		if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFD, 0); err != nil || fl&unix.FD_CLOEXEC == 0 {
+			t.Errorf("memfd fd flags %#x, %v: want close-on-exec", fl, err)
+		}
+	})
+	if err := f.Close(); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Close after the test's cleanups: %v, want ErrClosed", err)
 	}
 }
