@@ -30,11 +30,7 @@ func TestStress(t *testing.T) {
 		rounds   = 60
 		pool     = 16
 	)
-	k, err := fake.New(fake.WithMaxSessions(64), fake.WithMaxFiles(8))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := faketest.New(t, fake.WithMaxSessions(64), fake.WithMaxFiles(8))
 
 	// The previous boot: sessions in-0..in-39 with two memfds each.
 	d, err := k.Open()
