@@ -230,7 +230,9 @@ func TestDeviceFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
-	k.FailRetrieve("test-session", 0x1A, unix.EIO)
+	if err := k.FailRetrieve("test-session", 0x1A, unix.EIO); err != nil {
+		t.Fatal(err)
+	}
 
 	var out bytes.Buffer
 	err := run([]string{"-device", sock, "-stage", "2", "-test", "simple"}, &out)

@@ -267,7 +267,9 @@ func TestFaults(t *testing.T) {
 	defer m2.Close()
 	defer m3.Close()
 
-	k.FailPreserve(2, unix.ENOMEM)
+	if err := k.FailPreserve(2, unix.ENOMEM); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.Preserve(m1, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +281,9 @@ func TestFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	k.FailFreeze("b", unix.EAGAIN)
+	if err := k.FailFreeze("b", unix.EAGAIN); err != nil {
+		t.Fatal(err)
+	}
 	mustErrno(t, k.Kexec(), unix.EAGAIN, "kexec with a failing freeze")
 	st := k.State()
 	if len(st.Outgoing) != 2 || len(st.Outgoing[0].Files) != 2 || len(st.Outgoing[1].Files) != 1 {
@@ -289,7 +293,9 @@ func TestFaults(t *testing.T) {
 		t.Fatalf("old kernel still runs after a failed kexec: finish on outgoing gave %v, want EINVAL", err)
 	}
 
-	k.FailRetrieve("a", 2, unix.EIO)
+	if err := k.FailRetrieve("a", 2, unix.EIO); err != nil {
+		t.Fatal(err)
+	}
 	d.Close()
 	faketest.Kexec(t, k, a, b)
 	d2 := faketest.Open(t, k)
@@ -309,7 +315,9 @@ func TestFaults(t *testing.T) {
 	f.Close()
 	d2.Close()
 
-	k.FailRestore(unix.EINVAL)
+	if err := k.FailRestore(unix.EINVAL); err != nil {
+		t.Fatal(err)
+	}
 	faketest.Kexec(t, k, in)
 	for range 2 {
 		_, err := k.Open()
