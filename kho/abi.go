@@ -1,10 +1,11 @@
 package kho
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"syscall"
+
+	"github.com/go-luo/luo/internal/cstr"
 )
 
 // Identifiers and sizes of the luo-v5 ABI (include/linux/kho/abi/luo.h,
@@ -59,14 +60,6 @@ func putCString(dst []byte, s string) {
 	clear(dst[n:])
 }
 
-// cString returns the bytes of b up to its first NUL, or all of b.
-func cString(b []byte) string {
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	return string(b)
-}
-
 func short(what string, n, want int) error {
 	return fmt.Errorf("kho: %s needs %d bytes, got %d: %w", what, want, n, syscall.EINVAL)
 }
@@ -95,7 +88,7 @@ func (s *LUOSer) Decode(b []byte) error {
 	if len(b) < LUOSerSize {
 		return short("luo_ser", len(b), LUOSerSize)
 	}
-	s.Compatible = cString(b[0:luoCompatLen])
+	s.Compatible = cstr.String(b[0:luoCompatLen])
 	s.LiveupdateNum = ne.Uint64(b[8:])
 	s.SessionsPA = ne.Uint64(b[16:])
 	s.FLBsPA = ne.Uint64(b[24:])
@@ -129,7 +122,7 @@ func (s *SessionSer) Decode(b []byte) error {
 	if len(b) < SessionSerSize {
 		return short("luo_session_ser", len(b), SessionSerSize)
 	}
-	s.Name = cString(b[0 : SessionNameLength-1])
+	s.Name = cstr.String(b[0 : SessionNameLength-1])
 	s.FilesPA = ne.Uint64(b[64:])
 	s.FileCount = ne.Uint64(b[72:])
 	return nil
@@ -162,7 +155,7 @@ func (f *FileSer) Decode(b []byte) error {
 	if len(b) < FileSerSize {
 		return short("luo_file_ser", len(b), FileSerSize)
 	}
-	f.Compatible = cString(b[0:CompatLength])
+	f.Compatible = cstr.String(b[0:CompatLength])
 	f.Data = ne.Uint64(b[48:])
 	f.Token = ne.Uint64(b[56:])
 	return nil
@@ -195,7 +188,7 @@ func (f *FLBSer) Decode(b []byte) error {
 	if len(b) < FLBSerSize {
 		return short("luo_flb_ser", len(b), FLBSerSize)
 	}
-	f.Name = cString(b[0:CompatLength])
+	f.Name = cstr.String(b[0:CompatLength])
 	f.Data = ne.Uint64(b[48:])
 	f.Count = ne.Uint64(b[56:])
 	return nil

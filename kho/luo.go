@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"syscall"
+
+	"github.com/go-luo/luo/internal/cstr"
 )
 
 // State is the LUO state handed to the next kernel, in a form independent
@@ -215,8 +217,8 @@ func ReadLUO(m *Memory, root uint64) (*State, error) {
 		_ = m.ReadAt(buf, root)
 	}
 	// The kernel compares with strncmp(compatible, "luo-v5", 8).
-	if c := buf[:luoCompatLen]; cString(c) != LUOCompatible {
-		return nil, decodeErr(root, syscall.EINVAL, "luo_ser compatible %q is not %q", cString(c), LUOCompatible)
+	if c := buf[:luoCompatLen]; cstr.String(c) != LUOCompatible {
+		return nil, decodeErr(root, syscall.EINVAL, "luo_ser compatible %q is not %q", cstr.String(c), LUOCompatible)
 	}
 	var ls LUOSer
 	_ = ls.Decode(buf)

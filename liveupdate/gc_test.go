@@ -7,23 +7,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
 // A Session dropped without Close must keep its session: no finalizer may
 // close the fd behind the user's back.
 func TestSessionDroppedWithoutCloseSurvivesGC(t *testing.T) {
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	dev, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
+	k := faketest.New(t)
+	dev := faketest.Open(t, k)
 	fd := func() int {
 		s, err := dev.CreateSession("gc-survivor")
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,16 +17,8 @@ import (
 func TestNameFallsBackWithoutGetName(t *testing.T) {
 	for _, gen := range []fake.Generation{fake.Linux7_2, fake.Linux6_19} {
 		t.Run(gen.String(), func(t *testing.T) {
-			k, err := fake.New(fake.WithGeneration(gen))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer k.Close()
-			dev, err := k.Open()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dev.Close()
+			k := faketest.New(t, fake.WithGeneration(gen))
+			dev := faketest.Open(t, k)
 			const name = "fallback-name-of-sixty-three-bytes-xxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 			if len(name) != liveupdate.MaxNameLen {
 				t.Fatalf("test name is %d bytes", len(name))

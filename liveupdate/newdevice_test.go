@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/go-luo/luo/liveupdate"
-	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,16 +33,8 @@ func TestNewDeviceRecognisesOnlyDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer null.Close()
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	d, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession("not-a-device")
 	if err != nil {
 		t.Fatal(err)

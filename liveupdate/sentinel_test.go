@@ -11,22 +11,15 @@ import (
 	"testing"
 
 	"github.com/go-luo/luo/liveupdate"
-	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
 // The sentinels match their case only, and the errno always.
 func TestSentinels(t *testing.T) {
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	d, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = k.Open()
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
+	_, err := k.Open()
 	if !errors.Is(err, liveupdate.ErrDeviceBusy) || !errors.Is(err, unix.EBUSY) {
 		t.Errorf("second open: %v does not match ErrDeviceBusy and EBUSY", err)
 	}
@@ -72,16 +65,8 @@ func TestSentinels(t *testing.T) {
 // ErrInvalidName, not ErrAlreadyRetrieved: that sentinel is the kernel's
 // answer to a second retrieve only.
 func TestSentinelsNotForRefusalsBeforeTheKernel(t *testing.T) {
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	d, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	for _, name := range []string{"", strings.Repeat("n", liveupdate.MaxNameLen+1), "nul\x00inside"} {
 		_, err := d.RetrieveSession(name)
 		if !errors.Is(err, liveupdate.ErrInvalidName) || !errors.Is(err, unix.EINVAL) {
@@ -110,15 +95,8 @@ func TestErrClosedIdentity(t *testing.T) {
 	if liveupdate.ErrClosed.(interface{ Is(error) bool }).Is(sameText) {
 		t.Error("ErrClosed matches another error with the same text")
 	}
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	d, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	d.Close()
 	if err := d.Close(); !errors.Is(err, liveupdate.ErrClosed) || !errors.Is(err, os.ErrClosed) {
 		t.Errorf("second Close: %v, want ErrClosed", err)

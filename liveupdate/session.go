@@ -77,7 +77,10 @@ func (s *Session) Fd() int {
 // wrapped by NewSession.
 func (s *Session) Direction() Direction { return s.dir }
 
-// String returns the session's name as known when the Session was made.
+// String describes the session for messages and %v: "luo session "
+// followed by its name, quoted, as known when the Session was made (for
+// a session named x, `luo session "x"`). It is not the name; Name
+// returns that, as the kernel reports it.
 func (s *Session) String() string { return "luo session " + strconv.Quote(s.name) }
 
 // ioctl issues a typed request. Its arguments stay on the caller's stack:

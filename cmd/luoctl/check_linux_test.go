@@ -5,17 +5,14 @@ import (
 
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 )
 
 // fakeDevice serves a fake kernel's device on a unix socket at the
 // machine's device path; liveupdate.Open of that path opens the fake.
 func fakeDevice(k **fake.Kernel) func(t *testing.T, path string) {
 	return func(t *testing.T, path string) {
-		kern, err := fake.New()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { kern.Close() })
+		kern := faketest.New(t)
 		stop, err := kern.Listen(path)
 		if err != nil {
 			t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-luo/luo/kho"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
@@ -42,16 +43,8 @@ func memfd(t *testing.T, name string, size, pos int64) *os.File {
 func fakeImage(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "luo.img")
-	k, err := fake.New(fake.WithImageFile(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	dev, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
+	k := faketest.New(t, fake.WithImageFile(path))
+	dev := faketest.Open(t, k)
 	a, err := dev.CreateSession("a")
 	if err != nil {
 		t.Fatal(err)

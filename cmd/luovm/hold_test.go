@@ -9,7 +9,7 @@ import (
 
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/conformance"
-	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,16 +23,8 @@ func TestHolderServesConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	d, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	var ss []*liveupdate.Session
 	for _, name := range []string{"a", "b", "c"} {
 		s, err := d.CreateSession(name)

@@ -16,9 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-luo/luo/examples/internal/cli"
 	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate"
-	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"github.com/go-luo/luo/liveupdate/fdpass"
 )
 
@@ -26,7 +27,7 @@ import (
 // of the running program, here the test binary, with -client).
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "-client" {
-		os.Exit(exitCode(run(os.Args[1:], os.Stdout), os.Stderr))
+		os.Exit(program.ExitCode(run(os.Args[1:], os.Stdout), os.Stderr))
 	}
 	// Under -race, a child would sleep 1 s at exit by default.
 	if os.Getenv("GORACE") == "" {
@@ -113,11 +114,7 @@ func request(t *testing.T, sock, line string) (string, liveupdate.Direction) {
 
 // TestProtocol puts good and bad requests to a daemon on a fake kernel.
 func TestProtocol(t *testing.T) {
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := faketest.New(t)
 	sock := filepath.Join(t.TempDir(), "d.sock")
 	d, err := startFake(k, sock, io.Discard)
 	if err != nil {
@@ -174,7 +171,7 @@ func TestUsage(t *testing.T) {
 		{"-bogus"},
 		{"extra"},
 	} {
-		var ue usageError
+		var ue cli.UsageError
 		if err := run(args, new(bytes.Buffer)); !errors.As(err, &ue) {
 			t.Errorf("run %q: %v, want a usage error", args, err)
 		}
@@ -198,11 +195,7 @@ func TestServeDevice(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := faketest.New(t)
 	dir := t.TempDir()
 	devPath := filepath.Join(dir, "liveupdate")
 	stop, err := k.Listen(devPath)

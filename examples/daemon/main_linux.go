@@ -17,32 +17,14 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/go-luo/luo/examples/internal/cli"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
 )
 
 // main runs daemon with the command line and exits with its status.
 func main() {
-	os.Exit(exitCode(run(os.Args[1:], os.Stdout), os.Stderr))
-}
-
-// usageError is a mistake on the command line (exit status 2).
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-// exitCode prints err, if any, to stderr and returns the exit status for it.
-func exitCode(err error, stderr io.Writer) int {
-	var ue usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "daemon: %v\nRun 'daemon -h' for usage.\n", err)
-		return 2
-	}
-	fmt.Fprintf(stderr, "daemon: %v\n", err)
-	return 1
+	os.Exit(program.ExitCode(run(os.Args[1:], os.Stdout), os.Stderr))
 }
 
 // Defaults.
@@ -50,6 +32,9 @@ const (
 	defaultName   = "example-client"
 	defaultSocket = "/run/luo-example-daemon.sock"
 )
+
+// program is daemon's name and help.
+var program = cli.Program{Name: "daemon", Usage: usageText}
 
 const usageText = `Usage:
   daemon [-dir DIR] [-name NAME]         the whole story on a fake kernel, in one command
@@ -79,36 +64,27 @@ type options struct {
 // flag.ErrHelp.
 func parse(args []string, stdout io.Writer) (options, error) {
 	var o options
-	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := program.FlagSet()
 	fs.StringVar(&o.dir, "dir", "", "put the story's socket in `DIR` (default: a new temporary directory)")
 	fs.StringVar(&o.name, "name", defaultName, "the client's session `NAME`")
 	fs.StringVar(&o.device, "device", "", "serve the LUO device at `PATH`, usually "+liveupdate.DefaultPath)
 	fs.StringVar(&o.socket, "socket", "", "with -device, listen on `SOCKET` (default "+defaultSocket+")")
 	fs.StringVar(&o.client, "client", "", "run the client against the daemon listening on `SOCKET`")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usageText)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return o, err
-		}
-		return o, usageError{err.Error()}
+	if err := program.Parse(fs, args, stdout); err != nil {
+		return o, err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return o, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	case o.client != "" && (o.device != "" || o.socket != "" || o.dir != ""):
-		return o, usageError{"-client runs the client only: it takes -name, not -device, -socket or -dir"}
+		return o, cli.UsageError{Msg: "-client runs the client only: it takes -name, not -device, -socket or -dir"}
 	case o.device != "" && o.dir != "":
-		return o, usageError{"-dir is for the story on a fake kernel; with -device, say where to listen with -socket"}
+		return o, cli.UsageError{Msg: "-dir is for the story on a fake kernel; with -device, say where to listen with -socket"}
 	case o.socket != "" && o.device == "":
-		return o, usageError{"-socket needs -device PATH; the story puts its socket in -dir"}
+		return o, cli.UsageError{Msg: "-socket needs -device PATH; the story puts its socket in -dir"}
 	case o.device != "" && o.name != defaultName:
-		return o, usageError{"-name names the client's session: give it with -client, or without flags"}
+		return o, cli.UsageError{Msg: "-name names the client's session: give it with -client, or without flags"}
 	}
 	if err := liveupdate.ValidateName(o.name); err != nil {
-		return o, usageError{fmt.Sprintf("-name %q: %v: 1 to %d bytes, no NUL", o.name, err, liveupdate.MaxNameLen)}
+		return o, cli.UsageError{Msg: fmt.Sprintf("-name %q: %v: 1 to %d bytes, no NUL", o.name, err, liveupdate.MaxNameLen)}
 	}
 	return o, nil
 }

@@ -14,8 +14,10 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/go-luo/luo/examples/internal/cli"
 	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"github.com/go-luo/luo/liveupdate/hold"
 )
 
@@ -102,7 +104,7 @@ func TestUsage(t *testing.T) {
 		{"extra"},
 	} {
 		err := run(args, new(bytes.Buffer))
-		var ue usageError
+		var ue cli.UsageError
 		if !errors.As(err, &ue) {
 			t.Errorf("run %q: %v, want a usage error", args, err)
 		}
@@ -179,13 +181,8 @@ func TestTwoProcesses(t *testing.T) {
 
 	// Stage 2 after a live update that carried no "handoff" session.
 	empty := filepath.Join(dir, "empty")
-	k, err := fake.New(fake.WithImageFile(empty))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Kexec(); err != nil {
-		t.Fatal(err)
-	}
+	k := faketest.New(t, fake.WithImageFile(empty))
+	faketest.Kexec(t, k)
 	k.Close()
 	_, errOut, code = runBin(t, bin, "-image", empty, "-stage", "2")
 	if code != 1 || !strings.Contains(errOut, `retrieve session "handoff"`) || !strings.Contains(errOut, "run stage 1") {
@@ -222,11 +219,7 @@ func TestDevice(t *testing.T) {
 }
 
 func testDevice(t *testing.T, handoff func(t *testing.T, args ...string) (string, error)) {
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := faketest.New(t)
 	sock := filepath.Join(t.TempDir(), "liveupdate")
 	stop, err := k.Listen(sock)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/go-luo/luo/examples/internal/cli"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
 	"github.com/go-luo/luo/liveupdate/hold"
@@ -19,27 +20,11 @@ import (
 // started by hold.Detach becomes the session holder instead.
 func main() {
 	hold.Main(os.Args[1:])
-	os.Exit(exitCode(run(os.Args[1:], os.Stdout), os.Stderr))
+	os.Exit(program.ExitCode(run(os.Args[1:], os.Stdout), os.Stderr))
 }
 
-// usageError is a mistake on the command line (exit status 2).
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-// exitCode prints err, if any, to stderr and returns the exit status for it.
-func exitCode(err error, stderr io.Writer) int {
-	var ue usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "handoff: %v\nRun 'handoff -h' for usage.\n", err)
-		return 2
-	}
-	fmt.Fprintf(stderr, "handoff: %v\n", err)
-	return 1
-}
+// program is handoff's name and help.
+var program = cli.Program{Name: "handoff", Usage: usageText}
 
 const usageText = `Usage:
   handoff                                     the whole story on an in-process fake kernel
@@ -57,42 +42,16 @@ liveupdate=on too) and run stage 2 in the next kernel.
 Flags:
 `
 
-// options are the parsed command line.
-type options struct {
-	image  string
-	device string
-	stage  int
-}
-
 // parse parses args. For -h it prints the help to stdout and returns
 // flag.ErrHelp.
-func parse(args []string, stdout io.Writer) (options, error) {
-	var o options
-	fs := flag.NewFlagSet("handoff", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.image, "image", "", "run one stage on a fake kernel that hands over through `FILE` (stage 1 writes it, stage 2 boots from it)")
-	fs.StringVar(&o.device, "device", "", "run one stage on the real kernel's LUO device at `PATH`, usually "+liveupdate.DefaultPath)
-	fs.IntVar(&o.stage, "stage", 0, "the stage to run, `N` = 1 (before the kexec) or 2 (after it), with -image or -device")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usageText)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return o, err
-		}
-		return o, usageError{err.Error()}
+func parse(args []string, stdout io.Writer) (cli.Stages, error) {
+	var o cli.Stages
+	fs := program.FlagSet()
+	o.Define(fs)
+	if err := program.Parse(fs, args, stdout); err != nil {
+		return o, err
 	}
-	switch {
-	case fs.NArg() > 0:
-		return o, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	case o.image != "" && o.device != "":
-		return o, usageError{"-image and -device exclude each other: -image is a fake kernel, -device a real one"}
-	case o.image == "" && o.device == "" && o.stage != 0:
-		return o, usageError{"-stage needs -image FILE (a fake kernel) or -device PATH (a real one); without flags handoff runs both stages itself"}
-	case (o.image != "" || o.device != "") && o.stage != 1 && o.stage != 2:
-		return o, usageError{"-image and -device need -stage 1 or -stage 2"}
-	}
-	return o, nil
+	return o, o.Check()
 }
 
 // run runs handoff with the command-line arguments args, narrating on
@@ -106,14 +65,14 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	switch {
-	case o.image != "" && o.stage == 1:
-		return imageStage1(o.image, stdout)
-	case o.image != "":
-		return imageStage2(o.image, stdout)
-	case o.device != "" && o.stage == 1:
-		return deviceStage1(o.device, stdout)
-	case o.device != "":
-		return deviceStage2(o.device, stdout)
+	case o.Image != "" && o.Stage == 1:
+		return imageStage1(o.Image, stdout)
+	case o.Image != "":
+		return imageStage2(o.Image, stdout)
+	case o.Device != "" && o.Stage == 1:
+		return deviceStage1(o.Device, stdout)
+	case o.Device != "":
+		return deviceStage2(o.Device, stdout)
 	}
 	return inProcess(stdout)
 }

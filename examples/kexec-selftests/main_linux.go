@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-luo/luo/examples/internal/cli"
 	"github.com/go-luo/luo/internal/kexectests"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
@@ -21,27 +22,11 @@ import (
 // status. A copy started by hold.Detach becomes the session holder instead.
 func main() {
 	hold.Main(os.Args[1:])
-	os.Exit(exitCode(run(os.Args[1:], os.Stdout), os.Stderr))
+	os.Exit(program.ExitCode(run(os.Args[1:], os.Stdout), os.Stderr))
 }
 
-// usageError is a mistake on the command line (exit status 2).
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-// exitCode prints err, if any, to stderr and returns the exit status for it.
-func exitCode(err error, stderr io.Writer) int {
-	var ue usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "kexec-selftests: %v\nRun 'kexec-selftests -h' for usage.\n", err)
-		return 2
-	}
-	fmt.Fprintf(stderr, "kexec-selftests: %v\n", err)
-	return 1
-}
+// program is kexec-selftests' name and help.
+var program = cli.Program{Name: "kexec-selftests", Usage: usageText}
 
 const usageText = `Usage:
   kexec-selftests [-test NAME]                           both stages on an in-process fake kernel
@@ -61,11 +46,9 @@ Flags:
 
 // options are the parsed command line.
 type options struct {
-	name   string // -test
-	tests  []kexectests.Test
-	image  string
-	device string
-	stage  int
+	name  string // -test
+	tests []kexectests.Test
+	cli.Stages
 }
 
 // testNames lists the names -test takes.
@@ -81,37 +64,21 @@ func testNames() string {
 // flag.ErrHelp.
 func parse(args []string, stdout io.Writer) (options, error) {
 	var o options
-	fs := flag.NewFlagSet("kexec-selftests", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := program.FlagSet()
 	fs.StringVar(&o.name, "test", "all", "the test to run, `NAME`: "+testNames())
-	fs.StringVar(&o.image, "image", "", "run one stage on a fake kernel that hands over through `FILE` (stage 1 writes it, stage 2 boots from it)")
-	fs.StringVar(&o.device, "device", "", "run one stage on the real kernel's LUO device at `PATH`, usually "+liveupdate.DefaultPath)
-	fs.IntVar(&o.stage, "stage", 0, "the stage to run, `N` = 1 (before the kexec) or 2 (after it), with -image or -device")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usageText)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return o, err
-		}
-		return o, usageError{err.Error()}
+	o.Define(fs)
+	if err := program.Parse(fs, args, stdout); err != nil {
+		return o, err
 	}
-	switch {
-	case fs.NArg() > 0:
-		return o, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	case o.image != "" && o.device != "":
-		return o, usageError{"-image and -device exclude each other: -image is a fake kernel, -device a real one"}
-	case o.image == "" && o.device == "" && o.stage != 0:
-		return o, usageError{"-stage needs -image FILE (a fake kernel) or -device PATH (a real one); without them both stages run here"}
-	case (o.image != "" || o.device != "") && o.stage != 1 && o.stage != 2:
-		return o, usageError{"-image and -device need -stage 1 or -stage 2"}
+	if err := o.Check(); err != nil {
+		return o, err
 	}
 	if name := o.name; name == "all" {
 		o.tests = kexectests.All()
 	} else if t, ok := kexectests.ByName(name); ok {
 		o.tests = []kexectests.Test{t}
 	} else {
-		return o, usageError{fmt.Sprintf("unknown test %q: -test takes %s", name, testNames())}
+		return o, cli.UsageError{Msg: fmt.Sprintf("unknown test %q: -test takes %s", name, testNames())}
 	}
 	return o, nil
 }
@@ -127,14 +94,14 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	switch {
-	case o.image != "" && o.stage == 1:
-		return imageStage1(o.tests, o.name, o.image, stdout)
-	case o.image != "":
-		return imageStage2(o.tests, o.image, stdout)
-	case o.device != "" && o.stage == 1:
-		return deviceStage1(o.tests, o.name, o.device, stdout)
-	case o.device != "":
-		return deviceStage2(o.tests, o.device, stdout)
+	case o.Image != "" && o.Stage == 1:
+		return imageStage1(o.tests, o.name, o.Image, stdout)
+	case o.Image != "":
+		return imageStage2(o.tests, o.Image, stdout)
+	case o.Device != "" && o.Stage == 1:
+		return deviceStage1(o.tests, o.name, o.Device, stdout)
+	case o.Device != "":
+		return deviceStage2(o.tests, o.Device, stdout)
 	}
 	return inProcess(o.tests, stdout)
 }

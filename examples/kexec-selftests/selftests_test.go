@@ -14,8 +14,10 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/go-luo/luo/examples/internal/cli"
 	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"github.com/go-luo/luo/liveupdate/hold"
 	"golang.org/x/sys/unix"
 )
@@ -92,7 +94,7 @@ func TestUsage(t *testing.T) {
 		{"-image", "i", "-device", "d", "-stage", "1"},
 		{"extra"},
 	} {
-		var ue usageError
+		var ue cli.UsageError
 		if err := run(args, new(bytes.Buffer)); !errors.As(err, &ue) {
 			t.Errorf("run %q: %v, want a usage error", args, err)
 		}
@@ -152,13 +154,8 @@ func TestTwoProcesses(t *testing.T) {
 
 	// Stage 2 after a live update that carried nothing.
 	empty := filepath.Join(dir, "empty")
-	k, err := fake.New(fake.WithImageFile(empty))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Kexec(); err != nil {
-		t.Fatal(err)
-	}
+	k := faketest.New(t, fake.WithImageFile(empty))
+	faketest.Kexec(t, k)
 	k.Close()
 	out, errOut, code = runBin(t, bin, "-image", empty, "-stage", "2", "-test", "multi-session")
 	if code != 1 || !strings.Contains(out, "FAILED multi-session (luo_multi_session): ") ||
@@ -192,11 +189,7 @@ func startStage1(t *testing.T, sock, test string) int {
 // serve starts a fake kernel served on a unix socket, as /dev/liveupdate
 // would be, and returns it and the socket's path.
 func serve(t *testing.T) (*fake.Kernel, string) {
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
+	k := faketest.New(t)
 	sock := filepath.Join(t.TempDir(), "liveupdate")
 	if _, err := k.Listen(sock); err != nil {
 		t.Fatal(err)
@@ -237,7 +230,9 @@ func TestDeviceFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
-	k.FailRetrieve("test-session", 0x1A, unix.EIO)
+	if err := k.FailRetrieve("test-session", 0x1A, unix.EIO); err != nil {
+		t.Fatal(err)
+	}
 
 	var out bytes.Buffer
 	err := run([]string{"-device", sock, "-stage", "2", "-test", "simple"}, &out)

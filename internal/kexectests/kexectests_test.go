@@ -17,6 +17,7 @@ import (
 	"github.com/go-luo/luo/internal/testexec"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,25 +42,6 @@ func roomForFake(t *testing.T, tt Test) {
 	}
 }
 
-func newKernel(t *testing.T, opts ...fake.Option) *fake.Kernel {
-	t.Helper()
-	k, err := fake.New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
-	return k
-}
-
-func open(t *testing.T, k *fake.Kernel) *liveupdate.Device {
-	t.Helper()
-	d, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 func closeAll(ss []*liveupdate.Session) {
 	for _, s := range ss {
 		s.Close()
@@ -71,7 +53,7 @@ func closeAll(ss []*liveupdate.Session) {
 // old kernel's session fds.
 func stage1(t *testing.T, k *fake.Kernel, tt Test) {
 	t.Helper()
-	dev := open(t, k)
+	dev := faketest.Open(t, k)
 	stage, state, err := tt.DetectStage(dev)
 	if err != nil || stage != 1 || state != nil {
 		t.Fatalf("DetectStage before stage 1: %d, %v, %v; want 1, nil, nil", stage, state, err)
@@ -100,7 +82,7 @@ func stage1(t *testing.T, k *fake.Kernel, tt Test) {
 // detect2 opens k's device after the update and detects stage 2.
 func detect2(t *testing.T, k *fake.Kernel, tt Test) (*liveupdate.Device, *liveupdate.Session) {
 	t.Helper()
-	dev := open(t, k)
+	dev := faketest.Open(t, k)
 	stage, state, err := tt.DetectStage(dev)
 	if err != nil || stage != 2 || state == nil {
 		dev.Close()
@@ -123,10 +105,7 @@ func TestStages(t *testing.T) {
 		t.Run(tt.Name, func(t *testing.T) {
 			roomForFake(t, tt)
 			checkFDs(t)
-			k, err := fake.New()
-			if err != nil {
-				t.Fatal(err)
-			}
+			k := faketest.New(t)
 			t0 := time.Now()
 			stage1(t, k, tt)
 			st := k.State()
@@ -165,8 +144,8 @@ func TestStages(t *testing.T) {
 func TestRun(t *testing.T) {
 	checkFDs(t)
 	tt, _ := ByName("luo_multi_session")
-	k := newKernel(t)
-	dev := open(t, k)
+	k := faketest.New(t)
+	dev := faketest.Open(t, k)
 	stage, keep, passed, err := tt.Run(dev, 0)
 	dev.Close()
 	if err != nil || stage != 1 || passed != "" || len(keep) != 5 {
@@ -177,7 +156,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeAll(keep)
-	dev = open(t, k)
+	dev = faketest.Open(t, k)
 	defer dev.Close()
 	if _, _, _, err := tt.Run(dev, 1); !errors.Is(err, ErrWrongStage) {
 		t.Fatalf("Run(1) in stage 2: %v, want ErrWrongStage", err)
@@ -218,7 +197,7 @@ func TestWrongPayload(t *testing.T) {
 		t.Run(tt.Name, func(t *testing.T) {
 			roomForFake(t, tt)
 			checkFDs(t)
-			k := newKernel(t)
+			k := faketest.New(t)
 			bad, _ := ByName(tt.Name)
 			last := &bad.Sessions[len(bad.Sessions)-1]
 			f := &last.Files[len(last.Files)-1]
@@ -271,7 +250,7 @@ func TestOverwrittenAfterPreserve(t *testing.T) {
 		unix.Munmap(mem)
 	}
 	defer func() { afterPreserve = nil }()
-	k := newKernel(t)
+	k := faketest.New(t)
 	stage1(t, k, tt)
 	afterPreserve = nil
 	dev, state := detect2(t, k, tt)
@@ -297,7 +276,7 @@ func TestWrongStateValue(t *testing.T) {
 		}
 	}
 	defer func() { afterPreserve = nil }()
-	k := newKernel(t)
+	k := faketest.New(t)
 	stage1(t, k, tt)
 	afterPreserve = nil
 	dev, state := detect2(t, k, tt)
@@ -320,8 +299,8 @@ func TestWrongStateValue(t *testing.T) {
 func TestMissingSession(t *testing.T) {
 	checkFDs(t)
 	tt, _ := ByName("multi-session")
-	k := newKernel(t)
-	dev := open(t, k)
+	k := faketest.New(t)
+	dev := faketest.Open(t, k)
 	keep, err := tt.Stage1(dev)
 	dev.Close()
 	if err != nil {
@@ -343,8 +322,8 @@ func TestMissingSession(t *testing.T) {
 func TestStage2OnFreshKernel(t *testing.T) {
 	checkFDs(t)
 	for _, tt := range All() {
-		k := newKernel(t)
-		dev := open(t, k)
+		k := faketest.New(t)
+		dev := faketest.Open(t, k)
 		passed, err := tt.Stage2(dev, nil)
 		dev.Close()
 		e := wantError(t, err, ErrWrongStage, 2, "detect stage", tt.StateSession, 0, false)
@@ -363,9 +342,9 @@ func TestStage2OnFreshKernel(t *testing.T) {
 func TestStage1Twice(t *testing.T) {
 	checkFDs(t)
 	tt, _ := ByName("simple")
-	k := newKernel(t)
+	k := faketest.New(t)
 	stage1(t, k, tt)
-	dev := open(t, k)
+	dev := faketest.Open(t, k)
 	defer dev.Close()
 	keep, err := tt.Stage1(dev)
 	if keep != nil {
@@ -391,7 +370,7 @@ func TestStage1Twice(t *testing.T) {
 func TestDetectStageError(t *testing.T) {
 	checkFDs(t)
 	tt, _ := ByName("simple")
-	k := newKernel(t)
+	k := faketest.New(t)
 	stage1(t, k, tt)
 	dev, state := detect2(t, k, tt)
 	defer dev.Close()
@@ -411,8 +390,8 @@ func TestDetectStageError(t *testing.T) {
 func TestStage1CreateFails(t *testing.T) {
 	checkFDs(t)
 	tt, _ := ByName("multi-session")
-	k := newKernel(t)
-	dev := open(t, k)
+	k := faketest.New(t)
+	dev := faketest.Open(t, k)
 	defer dev.Close()
 	squat, err := dev.CreateSession("multi-test-files-2")
 	if err != nil {
@@ -558,16 +537,8 @@ func TestHelperProcess(t *testing.T) {
 		t.Fatalf("no test %q", os.Getenv(envName))
 	}
 	roomForFake(t, tt)
-	k, err := fake.New(fake.WithImageFile(os.Getenv(envImage)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	dev, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
+	k := faketest.New(t, fake.WithImageFile(os.Getenv(envImage)))
+	dev := faketest.Open(t, k)
 	switch stage {
 	case "1":
 		keep, err := tt.Stage1(dev)

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 
+	"github.com/go-luo/luo/internal/cstr"
 	"github.com/go-luo/luo/liveupdate"
 	"golang.org/x/sys/unix"
 )
@@ -341,7 +342,7 @@ func (t Test) retrieveAndVerify(s *liveupdate.Session, session string, token uin
 		f.Close()
 		return nil, fail("verify", err)
 	}
-	if exp := cut(*want); got != exp {
+	if exp := cstr.String([]byte(*want)); got != exp {
 		f.Close()
 		e := fail("verify", ErrMismatch).(*Error)
 		e.Want, e.Got = exp, got
@@ -368,17 +369,7 @@ func cstring(f *os.File, mem []byte) (s string, err error) {
 			err = errors.New("reading the mapped file faulted; it is shorter than it was")
 		}
 	}()
-	return cut(string(mem)), nil
-}
-
-// cut returns s up to its first NUL, as C sees a string.
-func cut(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] == 0 {
-			return s[:i]
-		}
-	}
-	return s
+	return cstr.String(mem), nil
 }
 
 // atoi parses b as C's atoi: leading white space, an optional sign, then

@@ -8,21 +8,13 @@ import (
 
 	"github.com/go-luo/luo/liveupdate/conformance"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 )
 
 // fakeTarget starts a fake kernel with opts for the conformance suite.
 func fakeTarget(t *testing.T, name string, f conformance.Features, opts ...fake.Option) conformance.Target {
 	t.Helper()
-	k, err := fake.New(opts...)
-	if err != nil {
-		t.Fatalf("fake.New: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := k.CheckInvariants(); err != nil {
-			t.Errorf("fake kernel invariants after the suite: %v", err)
-		}
-		k.Close()
-	})
+	k := faketest.New(t, opts...) // checks invariants and faults after the suite
 	// A fake cannot freeze a memfd's size; it checks it at Kexec.
 	f.SizeFreezeEnforced = false
 	f.SizeChangeFailsKexec = true

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/go-luo/luo/internal/fdtest"
-	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,15 +20,8 @@ func TestHeldFDs(t *testing.T) {
 	if fdtest.Table() == nil {
 		t.Skip("no /proc/self/fd")
 	}
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	d, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	before := fdtest.Table()
 	e := &env{T: t, tgt: Target{Split: &Split{RunID: "t"}}, su: &suite{}, id: "g/c"}
 	s, err := d.CreateSession("held")

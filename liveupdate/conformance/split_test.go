@@ -15,7 +15,7 @@ import (
 
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/conformance"
-	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
@@ -153,16 +153,8 @@ func closeAll(fds []int) {
 // and 50), the end, the rig's 'K'. The sessions live on in the rig's
 // copies after Hold closed its own.
 func TestHoldOverSocket(t *testing.T) {
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	d, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	const n = 300
 	var sessions []*liveupdate.Session
 	for i := range n {
@@ -234,16 +226,8 @@ func TestHoldNothing(t *testing.T) {
 // TestHoldRefused: a rig that answers another byte, or none, or is not
 // there, makes Hold fail, and leaves the sessions open.
 func TestHoldRefused(t *testing.T) {
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	d, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession("refused")
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
+
 	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate"
 	"golang.org/x/sys/unix"
@@ -98,7 +100,7 @@ func fillFDTable(t *testing.T) (free func()) {
 // once fds are free.
 func TestListenSurvivesEMFILE(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
+	k := faketest.New(t)
 	path := filepath.Join(t.TempDir(), "liveupdate")
 	stop, err := k.Listen(path)
 	if err != nil {
@@ -161,7 +163,7 @@ func TestListenSurvivesEMFILE(t *testing.T) {
 // Stopping the listener ends its pause too.
 func TestListenStopWhilePausing(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
+	k := faketest.New(t)
 	path := filepath.Join(t.TempDir(), "liveupdate")
 	stop, err := k.Listen(path)
 	if err != nil {

@@ -43,6 +43,7 @@ func TestAPIOnEverySystem(t *testing.T) {
 			"FailFreeze":      k.FailFreeze("s", syscall.EIO),
 			"FailRetrieve":    k.FailRetrieve("s", 1, syscall.EIO),
 			"FailRestore":     k.FailRestore(syscall.EIO),
+			"CheckFaults":     k.CheckFaults(),
 			"Close":           k.Close(),
 		} {
 			if !errors.Is(err, liveupdate.ErrNotSupported) {

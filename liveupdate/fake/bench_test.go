@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
@@ -145,11 +146,7 @@ func TestHelperServe(t *testing.T) {
 	unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
 	lim.Cur = lim.Max
 	unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := faketest.New(t)
 	if _, err := k.Listen(path); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/go-luo/luo/internal/cstr"
 	"github.com/go-luo/luo/internal/luoabi"
 	"github.com/go-luo/luo/kho"
 	"github.com/go-luo/luo/liveupdate"
@@ -302,7 +303,7 @@ func (b *boot) createSession(raw *[liveupdate.SessionNameLen]byte) (int, unix.Er
 
 // retrieveSession is luo_session_retrieve.
 func (b *boot) retrieveSession(raw *[liveupdate.SessionNameLen]byte) (int, unix.Errno) {
-	name := cstring(raw)
+	name := cstr.String(raw[:])
 	b.serialize.RLock()
 	defer b.serialize.RUnlock()
 	if b.dead.Load() {
@@ -375,21 +376,11 @@ func (b *boot) shutdown() {
 // strscpy copies a name field as Linux 6.19 did, without
 // validation: up to the first NUL, at most 63 bytes.
 func strscpy(raw *[liveupdate.SessionNameLen]byte) string {
-	s := cstring(raw)
+	s := cstr.String(raw[:])
 	if len(s) > liveupdate.MaxNameLen {
 		s = s[:liveupdate.MaxNameLen]
 	}
 	return s
-}
-
-// cstring reads a name field as strncmp over its 64 bytes sees it.
-func cstring(raw *[liveupdate.SessionNameLen]byte) string {
-	for i, c := range raw {
-		if c == 0 {
-			return string(raw[:i])
-		}
-	}
-	return string(raw[:])
 }
 
 func toErrno(err error) unix.Errno {

@@ -73,9 +73,9 @@
 //
 //	k, err := fake.New(fake.WithImageFile("/tmp/luo.img")) // or fake.FromEnv() and LUO_FAKE_IMAGE
 //
-// In the first process there is no file yet: the kernel boots fresh, and
-// Kexec writes the image to the file. In the second, New finds the file and
-// boots from it. An image the real kernel would panic on at boot (another
+// In the first process there is no file yet (or an empty one): the kernel
+// boots fresh, and Kexec writes the image to the file. In the second, New
+// finds the file and boots from it. An image the real kernel would panic on at boot (another
 // ABI version, a corrupt session chain) makes New fail with a PanicError;
 // one whose files cannot be restored (a memfd-v1 file for Linux 7.2, a
 // corrupt file chain) makes every Open fail with EIO.
@@ -83,8 +83,12 @@
 // # Faults and fidelity
 //
 // FailPreserve, FailFreeze, FailRetrieve and FailRestore make the matching
-// step fail with a chosen errno, to exercise an agent's error paths. State
-// and CheckInvariants let a test look at the kernel's sessions.
+// step fail with a chosen errno, to exercise an agent's error paths. A
+// fault that names a session or file nothing will match is an error (an
+// *UnmatchedFaultError from the Fail method or the Kexec), and
+// CheckFaults tells a test whether every armed fault fired. State and
+// CheckInvariants let a test look at the kernel's sessions. Package
+// faketest starts a kernel for a test and runs those checks at its end.
 //
 // The kernel freezes a preserved memfd's size (EPERM on ftruncate, on a
 // write past the end, on any fallocate). A process cannot do that

@@ -122,3 +122,36 @@ func tokenString(t uint64) string {
 	}
 	return d + " (0x" + strconv.FormatUint(t, 16) + ")"
 }
+
+// UnmatchedFaultError reports a fault armed by a Fail method that names a
+// session or file nothing will match, so it could never fire and a test
+// expecting its errno would pass or fail for another reason. FailRetrieve
+// returns one for a token the running kernel's incoming session of that
+// name does not hold; Kexec returns one, before freezing anything, for a
+// FailFreeze naming no outgoing session or a FailRetrieve naming a
+// session and token the live update does not hand over, and disarms that
+// fault. It matches no errno.
+type UnmatchedFaultError struct {
+	Fault  string // the call that armed it, such as `FailFreeze("x", EIO)`
+	Reason string // what it does not match
+}
+
+// Error names the fault and what it does not match.
+func (e *UnmatchedFaultError) Error() string {
+	return "fake: " + e.Fault + " can never fire: " + e.Reason
+}
+
+// UnfiredFaultsError is CheckFaults' report of armed faults that have not
+// fired.
+type UnfiredFaultsError struct {
+	Faults []string // the calls that armed them, sorted
+}
+
+// Error lists the faults.
+func (e *UnfiredFaultsError) Error() string {
+	s := "fake: armed faults that did not fire:"
+	for _, f := range e.Faults {
+		s += " " + f + ";"
+	}
+	return s[:len(s)-1]
+}

@@ -54,3 +54,6 @@ func (k *Kernel) FailRetrieve(session string, token uint64, errno syscall.Errno)
 
 // FailRestore returns liveupdate.ErrNotSupported.
 func (k *Kernel) FailRestore(errno syscall.Errno) error { return liveupdate.ErrNotSupported }
+
+// CheckFaults returns liveupdate.ErrNotSupported.
+func (k *Kernel) CheckFaults() error { return liveupdate.ErrNotSupported }

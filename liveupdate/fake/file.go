@@ -176,7 +176,7 @@ func (b *boot) retrieve(s *session, token uint64) (int, unix.Errno) {
 	}
 	switch f.retrieveStatus {
 	case 0:
-		err := b.k.faults.retrieve(s.name, token)
+		err := b.k.faults.retrieve(b, s.name, token)
 		fd := -1
 		if err == nil {
 			fd, err = f.h.Retrieve(&f.hf)

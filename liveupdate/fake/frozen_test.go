@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
@@ -63,14 +64,14 @@ func TestKexecFrozenPages(t *testing.T) {
 				t.Skip("mlock is not allowed here (RLIMIT_MEMLOCK), or /proc/self/pagemap does not tell (qemu-user): the fake has no witness mapping, and documents that it then cannot see this change")
 			}
 			checkFDs(t)
-			k := newKernel(t)
-			d := open(t, k)
+			k := faketest.New(t)
+			d := faketest.Open(t, k)
 			s, err := d.CreateSession("frozen")
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			m := memfd(t, data)
+			m := faketest.Memfd(t, data)
 			defer m.Close()
 			if err := s.Preserve(m, 1); err != nil {
 				t.Fatal(err)
@@ -105,14 +106,14 @@ func TestKexecFrozenPages(t *testing.T) {
 // count.
 func TestKexecFrozenPagesLargeFile(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
-	d := open(t, k)
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession("large")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	m := memfd(t, strings.Repeat("x", 8192))
+	m := faketest.Memfd(t, strings.Repeat("x", 8192))
 	defer m.Close()
 	if err := m.Truncate(128 << 20); err != nil {
 		t.Fatal(err)

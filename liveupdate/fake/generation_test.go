@@ -15,6 +15,7 @@ import (
 	"github.com/go-luo/luo/kho"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,7 +61,7 @@ func createSessions(t *testing.T, d *liveupdate.Device, prefix string, n int) []
 // kernel and finishes them.
 func retrieveAll(t *testing.T, k *fake.Kernel, prefix string, idx []int) {
 	t.Helper()
-	d := open(t, k)
+	d := faketest.Open(t, k)
 	defer d.Close()
 	for _, i := range idx {
 		s, err := d.RetrieveSession(fmt.Sprintf("%s-%d", prefix, i))
@@ -88,8 +89,8 @@ func TestDuplicateCreateBreaksNextBoot(t *testing.T) {
 	for _, n := range []int{51, 102} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			checkFDs(t)
-			k := newKernel(t)
-			d := open(t, k)
+			k := faketest.New(t)
+			d := faketest.Open(t, k)
 			ss := createSessions(t, d, "s", n)
 			if got := k.State().SessionBlocks; got != n/51 {
 				t.Fatalf("%d sessions in %d blocks, want %d", n, got, n/51)
@@ -147,7 +148,7 @@ func TestDuplicateCreateBreaksNextBoot(t *testing.T) {
 			if st.Down || st.LiveupdateNum != 0 || len(st.Incoming) != 0 || len(st.Outgoing) != 0 {
 				t.Fatalf("after the cold boot: %+v", st)
 			}
-			d = open(t, k)
+			d = faketest.Open(t, k)
 			_, err = d.RetrieveSession("s-0")
 			mustErrno(t, err, unix.ENOENT, "retrieve a session after the cold boot")
 		})
@@ -159,8 +160,8 @@ func TestDuplicateCreateBreaksNextBoot(t *testing.T) {
 func TestDuplicateCreateRepaired(t *testing.T) {
 	t.Run("create", func(t *testing.T) {
 		checkFDs(t)
-		k := newKernel(t)
-		d := open(t, k)
+		k := faketest.New(t)
+		d := faketest.Open(t, k)
 		ss := createSessions(t, d, "s", 51)
 		_, err := d.CreateSession("s-0")
 		mustErrno(t, err, unix.EEXIST, "create a duplicate")
@@ -179,8 +180,8 @@ func TestDuplicateCreateRepaired(t *testing.T) {
 	})
 	t.Run("close", func(t *testing.T) {
 		checkFDs(t)
-		k := newKernel(t)
-		d := open(t, k)
+		k := faketest.New(t)
+		d := faketest.Open(t, k)
 		ss := createSessions(t, d, "s", 51)
 		_, err := d.CreateSession("s-0")
 		mustErrno(t, err, unix.EEXIST, "create a duplicate")
@@ -196,14 +197,14 @@ func TestDuplicateCreateRepaired(t *testing.T) {
 			s.Close()
 		}
 		retrieveAll(t, k, "s", seq(0, 50))
-		_, err = open(t, k).RetrieveSession("s-50")
+		_, err = faketest.Open(t, k).RetrieveSession("s-50")
 		mustErrno(t, err, unix.ENOENT, "the closed session")
 	})
 	// Not a multiple of 51: the block the duplicate grows is needed.
 	t.Run("50", func(t *testing.T) {
 		checkFDs(t)
-		k := newKernel(t)
-		d := open(t, k)
+		k := faketest.New(t)
+		d := faketest.Open(t, k)
 		ss := createSessions(t, d, "s", 50)
 		_, err := d.CreateSession("s-0")
 		mustErrno(t, err, unix.EEXIST, "create a duplicate")
@@ -219,8 +220,8 @@ func TestDuplicateCreateRepaired(t *testing.T) {
 	// Linux 6.19's fixed array has no blocks to leak.
 	t.Run("linux-6.19", func(t *testing.T) {
 		checkFDs(t)
-		k := newKernel(t, fake.WithGeneration(fake.Linux6_19))
-		d := open(t, k)
+		k := faketest.New(t, fake.WithGeneration(fake.Linux6_19))
+		d := faketest.Open(t, k)
 		ss := createSessions(t, d, "s", 51)
 		_, err := d.CreateSession("s-0")
 		mustErrno(t, err, unix.EEXIST, "create a duplicate")
@@ -243,8 +244,8 @@ func TestDuplicateCreateRepaired(t *testing.T) {
 func TestDuplicateCreateImageFile(t *testing.T) {
 	checkFDs(t)
 	path := filepath.Join(t.TempDir(), "image")
-	k := newKernel(t, fake.WithImageFile(path))
-	d := open(t, k)
+	k := faketest.New(t, fake.WithImageFile(path))
+	d := faketest.Open(t, k)
 	ss := createSessions(t, d, "s", 51)
 	d.CreateSession("s-1")
 	d.Close()
@@ -264,7 +265,7 @@ func TestDuplicateCreateImageFile(t *testing.T) {
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("image file after the cold boot: %v", err)
 	}
-	k2 := newKernel(t, fake.WithImageFile(path))
+	k2 := faketest.New(t, fake.WithImageFile(path))
 	if st := k2.State(); st.LiveupdateNum != 0 {
 		t.Errorf("second stage after the cold boot: %+v", st)
 	}
@@ -273,14 +274,14 @@ func TestDuplicateCreateImageFile(t *testing.T) {
 // Reboot of a running kernel drops its sessions.
 func TestReboot(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
-	d := open(t, k)
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession("lost")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	m := memfd(t, "gone")
+	m := faketest.Memfd(t, "gone")
 	defer m.Close()
 	if err := s.Preserve(m, 1); err != nil {
 		t.Fatal(err)
@@ -297,7 +298,7 @@ func TestReboot(t *testing.T) {
 	if err := k.CheckInvariants(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = open(t, k).RetrieveSession("lost")
+	_, err = faketest.Open(t, k).RetrieveSession("lost")
 	mustErrno(t, err, unix.ENOENT, "retrieve after a cold boot")
 }
 
@@ -307,17 +308,17 @@ func TestFinishReserved(t *testing.T) {
 	for _, g := range []fake.Generation{fake.Linux7_2, fake.Linux6_19} {
 		t.Run(g.String(), func(t *testing.T) {
 			checkFDs(t)
-			k := newKernel(t, fake.WithGeneration(g))
-			d := open(t, k)
+			k := faketest.New(t, fake.WithGeneration(g))
+			d := faketest.Open(t, k)
 			s, _ := d.CreateSession("fin")
-			m := memfd(t, "kept")
+			m := faketest.Memfd(t, "kept")
 			defer m.Close()
 			if err := s.Preserve(m, 1); err != nil {
 				t.Fatal(err)
 			}
 			d.Close()
-			kexec(t, k, s)
-			in, err := open(t, k).RetrieveSession("fin")
+			faketest.Kexec(t, k, s)
+			in, err := faketest.Open(t, k).RetrieveSession("fin")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -352,17 +353,17 @@ func TestMemfdOtherVersionEIO(t *testing.T) {
 		t.Run(gens[0].String()+"-to-"+gens[1].String(), func(t *testing.T) {
 			checkFDs(t)
 			img := filepath.Join(t.TempDir(), "image")
-			k := newKernel(t, fake.WithImageFile(img), fake.WithGeneration(gens[0]))
-			d := open(t, k)
+			k := faketest.New(t, fake.WithImageFile(img), fake.WithGeneration(gens[0]))
+			d := faketest.Open(t, k)
 			s, _ := d.CreateSession("m")
-			m := memfd(t, "data")
+			m := faketest.Memfd(t, "data")
 			defer m.Close()
 			if err := s.Preserve(m, 1); err != nil {
 				t.Fatal(err)
 			}
 			d.Close()
-			kexec(t, k, s)
-			k2 := newKernel(t, fake.WithImageFile(img), fake.WithGeneration(gens[1]))
+			faketest.Kexec(t, k, s)
+			k2 := faketest.New(t, fake.WithImageFile(img), fake.WithGeneration(gens[1]))
 			other := kho.MemfdV1
 			if gens[0] == fake.Linux7_2 {
 				other = kho.MemfdV2
@@ -385,8 +386,8 @@ func TestKexecMemfdSeals(t *testing.T) {
 	for _, g := range []fake.Generation{fake.Linux7_2, fake.Linux6_19} {
 		t.Run(g.String(), func(t *testing.T) {
 			checkFDs(t)
-			k := newKernel(t, fake.WithGeneration(g))
-			d := open(t, k)
+			k := faketest.New(t, fake.WithGeneration(g))
+			d := faketest.Open(t, k)
 			s, _ := d.CreateSession("sealed")
 			fd, err := unix.MemfdCreate("sealed", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 			if err != nil {
@@ -401,8 +402,8 @@ func TestKexecMemfdSeals(t *testing.T) {
 			}
 			unix.Close(fd)
 			d.Close()
-			kexec(t, k, s)
-			in, err := open(t, k).RetrieveSession("sealed")
+			faketest.Kexec(t, k, s)
+			in, err := faketest.Open(t, k).RetrieveSession("sealed")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -436,12 +437,12 @@ func TestKexecMemfdSeals(t *testing.T) {
 // after the seals; the fake sees the size without touching the pages.
 func TestPreserveHugeMemfdEFBIG(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
-	d := open(t, k)
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	defer d.Close()
 	s, _ := d.CreateSession("huge")
 	defer s.Close()
-	m := memfd(t, "")
+	m := faketest.Memfd(t, "")
 	defer m.Close()
 	if err := m.Truncate((1<<32)*4096 + 1); err != nil {
 		t.Skipf("cannot make a 16 TiB sparse memfd here: %v", err)
@@ -460,10 +461,10 @@ func TestPreserveHugeMemfdEFBIG(t *testing.T) {
 // (unless it forbids MFD_EXEC).
 func TestRetrievedMemfdFlagsAndMode(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
-	d := open(t, k)
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	s, _ := d.CreateSession("flags")
-	m := memfd(t, "0123456789")
+	m := faketest.Memfd(t, "0123456789")
 	if _, err := m.Seek(4, io.SeekStart); err != nil {
 		t.Fatal(err)
 	}
@@ -476,8 +477,8 @@ func TestRetrievedMemfdFlagsAndMode(t *testing.T) {
 	}
 	m.Close()
 	d.Close()
-	kexec(t, k, s)
-	in, err := open(t, k).RetrieveSession("flags")
+	faketest.Kexec(t, k, s)
+	in, err := faketest.Open(t, k).RetrieveSession("flags")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,8 +515,8 @@ func TestCorruptFLBAreaIgnored(t *testing.T) {
 		binaryPut(hdr[8:], 1000) // count past the page
 		img.Mem.WriteAt(hdr[:], ls.FLBsPA)
 	})
-	k2 := newKernel(t, fake.WithImageFile(path))
-	in, err := open(t, k2).RetrieveSession("flb")
+	k2 := faketest.New(t, fake.WithImageFile(path))
+	in, err := faketest.Open(t, k2).RetrieveSession("flb")
 	if err != nil {
 		t.Fatalf("retrieve with a corrupt FLB area: %v", err)
 	}
@@ -537,8 +538,8 @@ func TestRetrievePositionPastMaxLFS(t *testing.T) {
 		binaryPut(pos[:], 1<<63)
 		img.Mem.WriteAt(pos[:], st.Sessions[0].Files[0].Data) // memfd_luo_ser.pos
 	})
-	k2 := newKernel(t, fake.WithImageFile(path))
-	in, err := open(t, k2).RetrieveSession("pos")
+	k2 := faketest.New(t, fake.WithImageFile(path))
+	in, err := faketest.Open(t, k2).RetrieveSession("pos")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -559,19 +560,19 @@ func TestRetrievePositionPastMaxLFS(t *testing.T) {
 func oneMemfdImage(t *testing.T, session, data string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "image")
-	k := newKernel(t, fake.WithImageFile(path))
-	d := open(t, k)
+	k := faketest.New(t, fake.WithImageFile(path))
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession(session)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := memfd(t, data)
+	m := faketest.Memfd(t, data)
 	defer m.Close()
 	if err := s.Preserve(m, 1); err != nil {
 		t.Fatal(err)
 	}
 	d.Close()
-	kexec(t, k, s)
+	faketest.Kexec(t, k, s)
 	return path
 }
 

@@ -39,6 +39,10 @@ import (
 // nothing runs on a machine whose kernel panicked. With WithImageFile the
 // image has been written, so a second stage's New fails the same way.
 //
+// A fault armed by FailFreeze or FailRetrieve that nothing in this live
+// update matches makes Kexec fail first with a *KexecError wrapping an
+// *UnmatchedFaultError, with every session as it was (see those methods).
+//
 // After Close, Kexec fails with a *KexecError matching ErrKernelClosed.
 func (k *Kernel) Kexec() error {
 	k.reap()
@@ -68,6 +72,7 @@ func (k *Kernel) Kexec() error {
 		next.down = err.(*PanicError)
 	}
 	k.cur = next
+	k.faults.replaced(b, next)
 	b.dead.Store(true)
 	b.serialize.Unlock() // waiters wake, see dead, and answer stale
 	b.shutdown()
@@ -95,6 +100,7 @@ func (k *Kernel) Reboot() error {
 	b := k.cur
 	b.serialize.Lock() // requests in flight finish first
 	k.cur = newBoot(k)
+	k.faults.replaced(b, nil)
 	b.dead.Store(true)
 	b.serialize.Unlock()
 	b.shutdown()
@@ -118,6 +124,12 @@ func (b *boot) serializeSessions() (*kho.Image, *KexecError) {
 	// The session blocks the kernel grew (Linux 7.2), all of them
 	// written, as luo_session_serialize fills the block set it has.
 	st.SessionBlocks = b.outgoing.nblocks
+	if err := b.k.faults.checkMatch(b.outgoing.sessions); err != nil {
+		// The test's mistake, not the kernel's answer: it matches no
+		// errno.
+		b.serialize.Unlock()
+		return nil, &KexecError{Err: err}
+	}
 	for i, s := range b.outgoing.sessions {
 		ss, err := b.freezeSession(s, mem)
 		if err != nil {
@@ -311,11 +323,21 @@ func writeImageFile(path string, img *kho.Image) error {
 	return os.Rename(tmp, path)
 }
 
+// readImageFile reads the image a Kexec wrote to path; nil, and no
+// error, for an empty file, which holds no image yet (a test's
+// os.CreateTemp, or a first stage that has not run).
 func readImageFile(path string) (*kho.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().IsRegular() && fi.Size() == 0 {
+		return nil, nil
+	}
 	return kho.ReadImage(f)
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
+
 	"github.com/go-luo/luo/liveupdate"
 	"golang.org/x/sys/unix"
 )
@@ -17,8 +19,8 @@ import (
 // file, must not pass for the hang-up.
 func TestWriteIsNotAHangUp(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
-	d := open(t, k)
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	defer d.Close()
 	s, err := d.CreateSession("written-to")
 	if err != nil {
@@ -72,8 +74,8 @@ func TestWriteIsNotAHangUp(t *testing.T) {
 // sends nothing on an object's socket; it must never block.
 func TestReadDoesNotBlock(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
-	d := open(t, k)
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	defer d.Close()
 	s, err := d.CreateSession("read")
 	if err != nil {
@@ -104,7 +106,7 @@ func TestReadDoesNotBlock(t *testing.T) {
 // first message was the open's answer.
 func TestListenDeviceWriteAndRead(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
+	k := faketest.New(t)
 	path := filepath.Join(t.TempDir(), "liveupdate")
 	stop, err := k.Listen(path)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
+
 	"github.com/go-luo/luo/internal/fakewire"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
@@ -67,8 +69,8 @@ func TestRequestsInFlightBounded(t *testing.T) {
 func testRequestsInFlight(t *testing.T, closeEarly bool) {
 	checkFDs(t)
 	gate := &freezeGate{entered: make(chan struct{}), release: make(chan struct{})}
-	k := newKernel(t, fake.WithHandler(gate))
-	d := open(t, k)
+	k := faketest.New(t, fake.WithHandler(gate))
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession("busy")
 	if err != nil {
 		t.Fatal(err)

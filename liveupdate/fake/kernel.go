@@ -53,9 +53,9 @@ func (k *Kernel) handler(compatible string) Handler {
 
 // New starts a fake kernel configured by opts, of DefaultGeneration unless
 // WithGeneration says otherwise. It boots fresh (no incoming sessions), or,
-// with WithImageFile naming an existing file, from the image a previous
-// Kexec left there. An image the real kernel would panic on gives a
-// *PanicError.
+// with WithImageFile naming a file that is not empty, from the image a
+// previous Kexec left there. An image the real kernel would panic on gives
+// a *PanicError; a file that holds no image, an error that says so.
 func New(opts ...Option) (*Kernel, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -72,7 +72,7 @@ func New(opts ...Option) (*Kernel, error) {
 		case err == nil:
 			img = i
 		case !errors.Is(err, os.ErrNotExist):
-			return nil, fmt.Errorf("fake: boot from %s: %w", cfg.imageFile, err)
+			return nil, fmt.Errorf("fake: boot from %s: %w (remove the file, or empty it, to boot fresh)", cfg.imageFile, err)
 		}
 	}
 	return newKernel(cfg, img)

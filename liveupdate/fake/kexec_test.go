@@ -13,31 +13,10 @@ import (
 	"testing"
 
 	"github.com/go-luo/luo/kho"
-	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
-
-// newKernel starts a fake that the test closes.
-func newKernel(t *testing.T, opts ...fake.Option) *fake.Kernel {
-	t.Helper()
-	k, err := fake.New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
-	return k
-}
-
-func open(t *testing.T, k *fake.Kernel) *liveupdate.Device {
-	t.Helper()
-	d, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
 
 func mustErrno(t *testing.T, err error, want unix.Errno, what string) {
 	t.Helper()
@@ -46,29 +25,18 @@ func mustErrno(t *testing.T, err error, want unix.Errno, what string) {
 	}
 }
 
-// kexec runs the live update and closes the old kernel's fds.
-func kexec(t *testing.T, k *fake.Kernel, old ...interface{ Close() error }) {
-	t.Helper()
-	if err := k.Kexec(); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range old {
-		c.Close()
-	}
-}
-
 // Contents with holes, a size that is not a multiple of the page, and the
 // file position all survive; the retrieved file is a real memfd that can
 // be written and mapped.
 func TestKexecMemfdContents(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
-	d := open(t, k)
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession("mem")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := memfd(t, "")
+	m := faketest.Memfd(t, "")
 	const size = 5*4096 + 123
 	want := make([]byte, size)
 	copy(want[10:], "first page")
@@ -94,12 +62,12 @@ func TestKexecMemfdContents(t *testing.T) {
 	}
 	m.Close()
 	d.Close()
-	kexec(t, k, s)
+	faketest.Kexec(t, k, s)
 	if st := k.State(); st.LiveupdateNum != 1 {
 		t.Errorf("liveupdate number %d after one update, want 1", st.LiveupdateNum)
 	}
 
-	d2 := open(t, k)
+	d2 := faketest.Open(t, k)
 	in, err := d2.RetrieveSession("mem")
 	if err != nil {
 		t.Fatal(err)
@@ -217,8 +185,8 @@ func (h *pipeHandler) Finish(f *fake.HandlerFile) { h.called("finish") }
 func TestKexecCustomHandler(t *testing.T) {
 	checkFDs(t)
 	h := &pipeHandler{}
-	k := newKernel(t, fake.WithHandler(h))
-	d := open(t, k)
+	k := faketest.New(t, fake.WithHandler(h))
+	d := faketest.Open(t, k)
 	s, _ := d.CreateSession("vmm")
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
@@ -234,8 +202,8 @@ func TestKexecCustomHandler(t *testing.T) {
 		t.Fatalf("handler %q", got)
 	}
 	d.Close()
-	kexec(t, k, s)
-	in, err := open(t, k).RetrieveSession("vmm")
+	faketest.Kexec(t, k, s)
+	in, err := faketest.Open(t, k).RetrieveSession("vmm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,8 +233,8 @@ func TestKexecCustomHandler(t *testing.T) {
 func TestKexecUnknownHandlerEIO(t *testing.T) {
 	checkFDs(t)
 	img := filepath.Join(t.TempDir(), "image")
-	k := newKernel(t, fake.WithImageFile(img), fake.WithHandler(&pipeHandler{}))
-	d := open(t, k)
+	k := faketest.New(t, fake.WithImageFile(img), fake.WithHandler(&pipeHandler{}))
+	d := faketest.Open(t, k)
 	s, _ := d.CreateSession("vmm")
 	var p [2]int
 	unix.Pipe2(p[:], unix.O_CLOEXEC)
@@ -277,9 +245,9 @@ func TestKexecUnknownHandlerEIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close()
-	kexec(t, k, s)
+	faketest.Kexec(t, k, s)
 
-	k2 := newKernel(t, fake.WithImageFile(img)) // no pipe handler
+	k2 := faketest.New(t, fake.WithImageFile(img)) // no pipe handler
 	for range 2 {
 		_, err := k2.Open()
 		mustErrno(t, err, unix.EIO, "open without the handler")
@@ -290,16 +258,18 @@ func TestKexecUnknownHandlerEIO(t *testing.T) {
 // Faults: the nth preserve, a session's freeze, a retrieve, the restore.
 func TestFaults(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
-	d := open(t, k)
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	a, _ := d.CreateSession("a")
 	b, _ := d.CreateSession("b")
-	m1, m2, m3 := memfd(t, "1"), memfd(t, "2"), memfd(t, "3")
+	m1, m2, m3 := faketest.Memfd(t, "1"), faketest.Memfd(t, "2"), faketest.Memfd(t, "3")
 	defer m1.Close()
 	defer m2.Close()
 	defer m3.Close()
 
-	k.FailPreserve(2, unix.ENOMEM)
+	if err := k.FailPreserve(2, unix.ENOMEM); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.Preserve(m1, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +281,9 @@ func TestFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	k.FailFreeze("b", unix.EAGAIN)
+	if err := k.FailFreeze("b", unix.EAGAIN); err != nil {
+		t.Fatal(err)
+	}
 	mustErrno(t, k.Kexec(), unix.EAGAIN, "kexec with a failing freeze")
 	st := k.State()
 	if len(st.Outgoing) != 2 || len(st.Outgoing[0].Files) != 2 || len(st.Outgoing[1].Files) != 1 {
@@ -321,10 +293,12 @@ func TestFaults(t *testing.T) {
 		t.Fatalf("old kernel still runs after a failed kexec: finish on outgoing gave %v, want EINVAL", err)
 	}
 
-	k.FailRetrieve("a", 2, unix.EIO)
+	if err := k.FailRetrieve("a", 2, unix.EIO); err != nil {
+		t.Fatal(err)
+	}
 	d.Close()
-	kexec(t, k, a, b)
-	d2 := open(t, k)
+	faketest.Kexec(t, k, a, b)
+	d2 := faketest.Open(t, k)
 	in, err := d2.RetrieveSession("a")
 	if err != nil {
 		t.Fatal(err)
@@ -341,11 +315,16 @@ func TestFaults(t *testing.T) {
 	f.Close()
 	d2.Close()
 
-	k.FailRestore(unix.EINVAL)
-	kexec(t, k, in)
+	if err := k.FailRestore(unix.EINVAL); err != nil {
+		t.Fatal(err)
+	}
+	faketest.Kexec(t, k, in)
 	for range 2 {
 		_, err := k.Open()
 		mustErrno(t, err, unix.EIO, "open after a failed restore")
+	}
+	if err := k.CheckFaults(); err != nil {
+		t.Errorf("every fault fired: %v", err)
 	}
 }
 
@@ -354,11 +333,11 @@ func TestFaults(t *testing.T) {
 func TestBootPanics(t *testing.T) {
 	checkFDs(t)
 	path := filepath.Join(t.TempDir(), "image")
-	k := newKernel(t, fake.WithImageFile(path))
-	d := open(t, k)
+	k := faketest.New(t, fake.WithImageFile(path))
+	d := faketest.Open(t, k)
 	s, _ := d.CreateSession("x")
 	d.Close()
-	kexec(t, k, s)
+	faketest.Kexec(t, k, s)
 
 	corrupt := func(t *testing.T, edit func(img *kho.Image)) {
 		f, err := os.Open(path)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
+
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
 	"golang.org/x/sys/unix"
@@ -15,14 +17,20 @@ import (
 // A failed Kexec returns a *KexecError naming the session and, when one
 // file's freeze failed, its token; the cause stays matchable.
 func TestKexecError(t *testing.T) {
-	k := newKernel(t)
-	d := open(t, k)
+	// Not faketest.New: the test closes the kernel itself, and a closed
+	// kernel has no invariants left to check.
+	k, err := fake.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession("vm")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	m := memfd(t, "abcd")
+	m := faketest.Memfd(t, "abcd")
 	defer m.Close()
 	if err := s.Preserve(m, 99); err != nil {
 		t.Fatal(err)
@@ -59,6 +67,9 @@ func TestKexecError(t *testing.T) {
 		t.Errorf("Error() = %q", msg)
 	}
 
+	if err := k.CheckInvariants(); err != nil {
+		t.Fatalf("invariants after the failed kexecs: %v", err)
+	}
 	// After Close: a KexecError holding ErrKernelClosed.
 	k.Close()
 	err = k.Kexec()
@@ -72,7 +83,7 @@ func TestKexecError(t *testing.T) {
 
 // The restore fault's error says once what failed.
 func TestRestoreErrorText(t *testing.T) {
-	k := newKernel(t)
+	k := faketest.New(t)
 	if err := k.FailRestore(unix.EIO); err != nil {
 		t.Fatal(err)
 	}

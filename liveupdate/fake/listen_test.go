@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
@@ -15,7 +16,7 @@ import (
 // kernel's device node, with the same exclusivity.
 func TestListen(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
+	k := faketest.New(t)
 	path := filepath.Join(t.TempDir(), "liveupdate")
 	stop, err := k.Listen(path)
 	if err != nil {
@@ -59,8 +60,8 @@ func TestListen(t *testing.T) {
 // holds a copy of the user's fd once the user can close it.
 func TestCloseIsSeenByNextRequest(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
-	d := open(t, k)
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	fd, err := unix.MemfdCreate("m", unix.MFD_CLOEXEC)
 	if err != nil {
 		t.Fatal(err)
@@ -82,8 +83,8 @@ func TestCloseIsSeenByNextRequest(t *testing.T) {
 // reaches the file, and fails without harm.
 func TestLinux6_19RetrieveOnOutgoing(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t, fake.WithGeneration(fake.Linux6_19))
-	d := open(t, k)
+	k := faketest.New(t, fake.WithGeneration(fake.Linux6_19))
+	d := faketest.Open(t, k)
 	s, err := d.CreateSession("out")
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +105,7 @@ func TestLinux6_19RetrieveOnOutgoing(t *testing.T) {
 // holder and wrapped with NewDevice.
 func TestNewDeviceOnListenConnection(t *testing.T) {
 	checkFDs(t)
-	k := newKernel(t)
+	k := faketest.New(t)
 	path := filepath.Join(t.TempDir(), "liveupdate")
 	stop, err := k.Listen(path)
 	if err != nil {

@@ -55,9 +55,11 @@ func WithHandler(h Handler) Option { return func(c *config) { c.handlers = appen
 const ImageEnv = "LUO_FAKE_IMAGE"
 
 // WithImageFile names a file that carries the live update between
-// processes: New boots from it when it exists (the second stage), and
-// Kexec writes the image to it (the first stage). Run both stages with the
-// same option; remove the file to boot fresh.
+// processes: New boots from it when it exists and is not empty (the
+// second stage), and Kexec writes the image to it (the first stage). A
+// missing or empty file holds no image yet: New boots fresh, so a file
+// from os.CreateTemp will do. Run both stages with the same option; remove
+// or empty the file to boot fresh.
 func WithImageFile(path string) Option { return func(c *config) { c.imageFile = path } }
 
 // FromEnv is WithImageFile of the path in the LUO_FAKE_IMAGE environment

@@ -13,6 +13,7 @@ import (
 	"github.com/go-luo/luo/kho"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
@@ -108,7 +109,7 @@ func TestRetrieveSharedPages(t *testing.T) {
 				path := twoMemfdImage(t, func(m *kho.Memory, root, a, b uint64) {
 					pointFolio(m, b, 1, c.target(m, root, a))
 				})
-				d := open(t, newKernel(t, fake.WithImageFile(path)))
+				d := faketest.Open(t, faketest.New(t, fake.WithImageFile(path)))
 				f, err := retrieveOne(t, d, order[0])
 				if err != nil {
 					t.Fatalf("first retrieve (%s): %v", order[0], err)
@@ -155,7 +156,7 @@ func TestRetrieveFolioInLUOState(t *testing.T) {
 				}
 				pointFolio(m, a, 0, target)
 			})
-			d := open(t, newKernel(t, fake.WithImageFile(path)))
+			d := faketest.Open(t, faketest.New(t, fake.WithImageFile(path)))
 			_, err := retrieveOne(t, d, "a")
 			mustErrno(t, err, unix.EIO, "retrieve of a folio in "+what)
 			// The failure is the file's alone: b is intact.
@@ -194,7 +195,7 @@ func TestRetrieveSharedMemfdState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := open(t, newKernel(t, fake.WithImageFile(writeKHOImage(t, m, root))))
+	d := faketest.Open(t, faketest.New(t, fake.WithImageFile(writeKHOImage(t, m, root))))
 	s, err := d.RetrieveSession("s")
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +224,7 @@ func TestRetrieveAfterDiscardSharedFolio(t *testing.T) {
 	path := twoMemfdImage(t, func(m *kho.Memory, root, a, b uint64) {
 		pointFolio(m, b, 1, folioPage(m, a, 0))
 	})
-	d := open(t, newKernel(t, fake.WithImageFile(path)))
+	d := faketest.Open(t, faketest.New(t, fake.WithImageFile(path)))
 	s, err := d.RetrieveSession("a")
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +266,7 @@ func TestRetrieveDecodeErrno(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			path := twoMemfdImage(t, func(m *kho.Memory, root, a, b uint64) { c.edit(m, a) })
-			d := open(t, newKernel(t, fake.WithImageFile(path)))
+			d := faketest.Open(t, faketest.New(t, fake.WithImageFile(path)))
 			_, err := retrieveOne(t, d, "a")
 			mustErrno(t, err, c.errno, c.name)
 		})
@@ -291,7 +292,7 @@ func TestRetrieveFolioInFileBlock(t *testing.T) {
 			ss.Decode(ent)
 			pointFolio(m, b, 1, ss.FilesPA)
 		})
-		d := open(t, newKernel(t, fake.WithImageFile(path)))
+		d := faketest.Open(t, faketest.New(t, fake.WithImageFile(path)))
 		s, err := d.RetrieveSession("a")
 		if err != nil {
 			t.Fatal(err)

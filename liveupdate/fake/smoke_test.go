@@ -8,21 +8,14 @@ import (
 	"os"
 	"testing"
 
-	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
 func TestSmokeKexec(t *testing.T) {
 	checkFDs(t)
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	d, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
 	if _, err := k.Open(); !errors.Is(err, unix.EBUSY) {
 		t.Fatalf("second open: %v", err)
 	}

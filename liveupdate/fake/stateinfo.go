@@ -31,3 +31,36 @@ type FileInfo struct {
 	Compatible string // the handler's compatible string, such as "memfd-v2"
 	Retrieved  bool   // retrieved in this boot
 }
+
+// OutgoingSession returns the outgoing session of that name, and false
+// when there is none.
+func (st State) OutgoingSession(name string) (SessionInfo, bool) {
+	return findSession(st.Outgoing, name)
+}
+
+// IncomingSession returns the incoming session of that name, and false
+// when there is none (not handed over, finished, or not yet restored:
+// the first Open restores them).
+func (st State) IncomingSession(name string) (SessionInfo, bool) {
+	return findSession(st.Incoming, name)
+}
+
+func findSession(l []SessionInfo, name string) (SessionInfo, bool) {
+	for _, s := range l {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return SessionInfo{}, false
+}
+
+// File returns the session's file of that token, and false when it holds
+// none.
+func (s SessionInfo) File(token uint64) (FileInfo, bool) {
+	for _, f := range s.Files {
+		if f.Token == token {
+			return f, true
+		}
+	}
+	return FileInfo{}, false
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,11 +30,7 @@ func TestStress(t *testing.T) {
 		rounds   = 60
 		pool     = 16
 	)
-	k, err := fake.New(fake.WithMaxSessions(64), fake.WithMaxFiles(8))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := faketest.New(t, fake.WithMaxSessions(64), fake.WithMaxFiles(8))
 
 	// The previous boot: sessions in-0..in-39 with two memfds each.
 	d, err := k.Open()
@@ -47,7 +44,7 @@ func TestStress(t *testing.T) {
 			t.Fatal(err)
 		}
 		for tok := range uint64(2) {
-			m := memfd(t, fmt.Sprintf("%d/%d", i, tok))
+			m := faketest.Memfd(t, fmt.Sprintf("%d/%d", i, tok))
 			if err := s.Preserve(m, tok); err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +67,7 @@ func TestStress(t *testing.T) {
 	defer d.Close()
 	memfds := make([]*os.File, pool)
 	for i := range memfds {
-		memfds[i] = memfd(t, "pool")
+		memfds[i] = faketest.Memfd(t, "pool")
 		defer memfds[i].Close()
 	}
 
@@ -194,17 +191,4 @@ func TestStress(t *testing.T) {
 	if err := k.CheckInvariants(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func memfd(t testing.TB, content string) *os.File {
-	t.Helper()
-	fd, err := unix.MemfdCreate("test", unix.MFD_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := os.NewFile(uintptr(fd), "memfd")
-	if _, err := f.WriteString(content); err != nil {
-		t.Fatal(err)
-	}
-	return f
 }

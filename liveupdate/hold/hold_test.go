@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/go-luo/luo/liveupdate"
-	"github.com/go-luo/luo/liveupdate/fake"
+	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,16 +23,8 @@ func TestMain(m *testing.M) {
 // TestDetach hands two sessions to a holder, closes this process's copies,
 // and checks that the sessions live until the holder is killed.
 func TestDetach(t *testing.T) {
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	dev, err := k.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
+	k := faketest.New(t)
+	dev := faketest.Open(t, k)
 	var ss []*liveupdate.Session
 	for _, name := range []string{"a", "b"} {
 		s, err := dev.CreateSession(name)
