@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-luo/luo/internal/testexec"
+
 	"github.com/go-luo/luo/internal/fdtest"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
@@ -220,6 +222,12 @@ func TestReceiveErrors(t *testing.T) {
 			sendRaw(t, c, good, s.Fd(), s.Fd())
 		}, isError},
 		{"too many fds", unix.SOCK_STREAM, func(t *testing.T, c *net.UnixConn, s *liveupdate.Session) {
+			if testexec.UnderQEMUUser() {
+				// qemu-user receives every fd into the process and
+				// hands on only as many as the buffer holds, without
+				// MSG_CTRUNC: the rest leak in the emulator.
+				t.Skip("qemu-user does not truncate SCM_RIGHTS as the kernel does")
+			}
 			fd := s.Fd()
 			sendRaw(t, c, good, fd, fd, fd, fd, fd, fd, fd, fd)
 		}, isError},
