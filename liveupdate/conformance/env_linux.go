@@ -437,6 +437,38 @@ func (e *env) waitReleased(d *liveupdate.Device, name string) {
 	})
 }
 
+// retrieveHolds retrieves token from the incoming session in, which must
+// succeed (the failure is reported as format says), and checks that the
+// file holds want. The file is closed when the case ends.
+func (e *env) retrieveHolds(in *liveupdate.Session, token uint64, want string, format string, args ...any) {
+	e.Helper()
+	f, err := in.Retrieve(token)
+	if !e.expect(err, 0, format, args...) {
+		return
+	}
+	e.own(f)
+	if got := e.contents(f); got != want {
+		e.Errorf("%s: token %d holds %d bytes %.40q, want %d bytes %.40q", fmt.Sprintf(format, args...), token, len(got), got, len(want), want)
+	}
+}
+
+// waitIncomingGone waits until the incoming session name, whose last fd
+// the case closed, is gone: until retrieving it gives ENOENT.
+func (e *env) waitIncomingGone(d *liveupdate.Device, name string) {
+	e.Helper()
+	e.eventually("retrieve session "+strconv.Quote(name)+" after the incoming session was closed to give ENOENT", func() error {
+		s, err := d.RetrieveSession(name)
+		if err == nil {
+			s.Close()
+			return errSucceeded
+		}
+		if isErrno(err, unix.ENOENT) {
+			return nil
+		}
+		return err
+	})
+}
+
 // stillThere checks that the outgoing session name still exists: creating
 // it fails with EEXIST, also a little later.
 func (e *env) stillThere(d *liveupdate.Device, name, why string) {

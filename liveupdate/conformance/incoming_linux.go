@@ -82,13 +82,7 @@ func retrieveClosedMemfd(e *env) {
 		e.mustExpect(m.Close(), 0, "close the memfd")
 	}, func(d *liveupdate.Device) {
 		in := e.retrieve(d, name)
-		f, err := in.Retrieve(0x1A)
-		if e.expect(err, 0, "retrieve") {
-			e.own(f)
-			if got := e.contents(f); got != "only the session holds me" {
-				e.Errorf("retrieved %q", got)
-			}
-		}
+		e.retrieveHolds(in, 0x1A, "only the session holds me", "retrieve")
 		e.expect(in.Finish(), 0, "finish")
 	})
 }
@@ -110,13 +104,7 @@ func retrieveWriteOnly(e *env) {
 		e.mustExpect(s.PreserveFD(fd, 7), 0, "preserve the write-only fd")
 	}, func(d *liveupdate.Device) {
 		in := e.retrieve(d, name)
-		f, err := in.Retrieve(7)
-		if e.expect(err, 0, "retrieve") {
-			e.own(f)
-			if got := e.contents(f); got != "written through a write-only fd" {
-				e.Errorf("retrieved %q", got)
-			}
-		}
+		e.retrieveHolds(in, 7, "written through a write-only fd", "retrieve")
 		e.expect(in.Finish(), 0, "finish")
 	})
 }
@@ -258,13 +246,7 @@ func retrieveSticky(e *env) {
 			}
 			e.expect(err, errno, "retrieve the failing file, attempt %d", i+1)
 		}
-		f, err := in.Retrieve(2)
-		if e.expect(err, 0, "retrieve the other file") {
-			e.own(f)
-			if got := e.contents(f); got != "fine" {
-				e.Errorf("other file holds %q", got)
-			}
-		}
+		e.retrieveHolds(in, 2, "fine", "retrieve the other file")
 		e.expect(in.Finish(), 0, "finish")
 	})
 }
@@ -352,17 +334,7 @@ func finishByClose(e *env) {
 	}, func(d *liveupdate.Device) {
 		in := e.retrieve(d, name)
 		e.mustExpect(in.Close(), 0, "close the incoming session without finishing it")
-		e.eventually("retrieve session after the incoming session was closed to give ENOENT", func() error {
-			s, err := d.RetrieveSession(name)
-			if err == nil {
-				s.Close()
-				return errSucceeded
-			}
-			if isErrno(err, unix.ENOENT) {
-				return nil
-			}
-			return err
-		})
+		e.waitIncomingGone(d, name)
 	})
 }
 
@@ -409,13 +381,7 @@ func kexecSizeChange(e *env) {
 	e.kexec()
 	d = e.open()
 	in := e.retrieve(d, name)
-	f, err := in.Retrieve(1)
-	if e.expect(err, 0, "retrieve after the second kexec") {
-		e.own(f)
-		if got := e.contents(f); got != "0123456789" {
-			e.Errorf("retrieved %q", got)
-		}
-	}
+	e.retrieveHolds(in, 1, "0123456789", "retrieve after the second kexec")
 	e.expect(in.Finish(), 0, "finish")
 }
 
@@ -440,13 +406,7 @@ func kexecSizeChangeSplit(e *env, name string) {
 	}, func(d *liveupdate.Device) {
 		in := e.retrieve(d, name)
 		for tok, want := range map[uint64]string{1: "0123456789", 2: "other"} {
-			f, err := in.Retrieve(tok)
-			if e.expect(err, 0, "retrieve token %d", tok) {
-				e.own(f)
-				if got := e.contents(f); got != want {
-					e.Errorf("token %d: retrieved %q, want %q", tok, got, want)
-				}
-			}
+			e.retrieveHolds(in, tok, want, "retrieve token %d", tok)
 		}
 		e.expect(in.Finish(), 0, "finish")
 	})

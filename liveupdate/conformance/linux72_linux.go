@@ -50,13 +50,7 @@ func finishReservedBeforeFinishing(e *env) {
 			return
 		}
 		e.expect(err, unix.EINVAL, "FINISH with reserved 1")
-		f, err := in.Retrieve(1)
-		if e.expect(err, 0, "retrieve after the refused FINISH (nothing finished)") {
-			e.own(f)
-			if got := e.contents(f); got != "kept" {
-				e.Errorf("retrieved %q, want %q", got, "kept")
-			}
-		}
+		e.retrieveHolds(in, 1, "kept", "retrieve after the refused FINISH (nothing finished)")
 		e.expect(in.Finish(), 0, "FINISH with reserved 0")
 	})
 }

@@ -128,13 +128,7 @@ func createOutgoingAndIncoming(e *env) {
 		out := e.create(d, name)
 		e.expect(out.PreserveFD(fdOf(e.memfd("outgoing")), 1), 0, "preserve in the new outgoing session of the same name")
 		in := e.retrieve(d, name)
-		f, err := in.Retrieve(1)
-		if e.expect(err, 0, "retrieve the file of the incoming session") {
-			e.own(f)
-			if got := e.contents(f); got != "incoming" {
-				e.Errorf("incoming file holds %q, want %q", got, "incoming")
-			}
-		}
+		e.retrieveHolds(in, 1, "incoming", "retrieve the file of the incoming session")
 		s2, err := d.CreateSession(name)
 		if err == nil {
 			e.track(s2)
@@ -191,17 +185,7 @@ func retrieveOnce(e *env) {
 		e.mustExpect(in.Finish(), 0, "finish")
 		again(unix.EINVAL, "after finish, with its fd still open")
 		e.mustExpect(in.Close(), 0, "close the incoming session")
-		e.eventually("retrieve after the incoming session was closed to give ENOENT", func() error {
-			s, err := d.RetrieveSession(name)
-			if err == nil {
-				s.Close()
-				return errSucceeded
-			}
-			if isErrno(err, unix.ENOENT) {
-				return nil
-			}
-			return err
-		})
+		e.waitIncomingGone(d, name)
 	})
 }
 
