@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/go-luo/luo/liveupdate"
+
 	"github.com/go-luo/luo/kho"
 	"github.com/go-luo/luo/liveupdate/fake"
 	"golang.org/x/sys/unix"
@@ -134,8 +136,20 @@ func FuzzBootImage(f *testing.F) {
 		}
 		for _, ss := range st.Sessions {
 			s, err := d.RetrieveSession(ss.Name)
+			if liveupdate.ValidateName(ss.Name) != nil {
+				// A name the kernel restores but the binding cannot
+				// send (empty, 64 bytes, a NUL): refused before the
+				// kernel, with no errno.
+				if err == nil {
+					s.Close()
+					t.Fatalf("retrieve session %q, a name the binding cannot send, succeeded", ss.Name)
+				}
+				if !errors.Is(err, liveupdate.ErrInvalidName) {
+					t.Fatalf("retrieve session %q: %v, want ErrInvalidName", ss.Name, err)
+				}
+				continue
+			}
 			if err != nil {
-				// A name the binding cannot send (empty, 64 bytes).
 				var errno unix.Errno
 				if !errors.As(err, &errno) {
 					t.Fatalf("retrieve session %q: %v is not an errno", ss.Name, err)
