@@ -63,6 +63,7 @@ func TestClosedKernel(t *testing.T) {
 				stop()
 			}
 			closed("Listen", err)
+			closed("CheckInvariants", k.CheckInvariants())
 			closed("Close", k.Close())
 		})
 	}

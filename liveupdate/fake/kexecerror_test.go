@@ -17,13 +17,7 @@ import (
 // A failed Kexec returns a *KexecError naming the session and, when one
 // file's freeze failed, its token; the cause stays matchable.
 func TestKexecError(t *testing.T) {
-	// Not faketest.New: the test closes the kernel itself, and a closed
-	// kernel has no invariants left to check.
-	k, err := fake.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := faketest.New(t)
 	d := faketest.Open(t, k)
 	s, err := d.CreateSession("vm")
 	if err != nil {

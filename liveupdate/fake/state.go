@@ -48,8 +48,15 @@ func (h *header) snapshot() []SessionInfo {
 // retrieved file in the preserved-files table exactly once and nothing else
 // there, counts within the limits, as many session blocks as the outgoing
 // sessions need (one more after Linux 7.2's duplicate-create bug). Stress
-// tests call it at the end.
+// tests call it at the end. After Close there is no bookkeeping left to
+// check: it returns ErrKernelClosed.
 func (k *Kernel) CheckInvariants() error {
+	k.objsMu.Lock()
+	closed := k.closed
+	k.objsMu.Unlock()
+	if closed {
+		return ErrKernelClosed
+	}
 	k.reap()
 	b := k.boot()
 	b.serialize.Lock() // no request may run meanwhile
