@@ -101,12 +101,7 @@ func fillFDTable(t *testing.T) (free func()) {
 func TestListenSurvivesEMFILE(t *testing.T) {
 	checkFDs(t)
 	k := faketest.New(t)
-	path := filepath.Join(t.TempDir(), "liveupdate")
-	stop, err := k.Listen(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	path := faketest.Listen(t, k)
 	early, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)

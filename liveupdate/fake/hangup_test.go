@@ -3,7 +3,6 @@
 package fake_test
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/go-luo/luo/liveupdate/fake/faketest"
@@ -107,12 +106,7 @@ func TestReadDoesNotBlock(t *testing.T) {
 func TestListenDeviceWriteAndRead(t *testing.T) {
 	checkFDs(t)
 	k := faketest.New(t)
-	path := filepath.Join(t.TempDir(), "liveupdate")
-	stop, err := k.Listen(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	path := faketest.Listen(t, k)
 	d, err := liveupdate.Open(path)
 	if err != nil {
 		t.Fatal(err)

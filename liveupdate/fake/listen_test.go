@@ -106,12 +106,7 @@ func TestLinux6_19RetrieveOnOutgoing(t *testing.T) {
 func TestNewDeviceOnListenConnection(t *testing.T) {
 	checkFDs(t)
 	k := faketest.New(t)
-	path := filepath.Join(t.TempDir(), "liveupdate")
-	stop, err := k.Listen(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	path := faketest.Listen(t, k)
 	d, err := liveupdate.Open(path)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ package faketest
 import (
 	"errors"
 	"io"
+	"path/filepath"
 	"runtime"
 	"testing"
 
@@ -78,4 +79,20 @@ func Kexec(t testing.TB, k *fake.Kernel, old ...io.Closer) {
 	for _, c := range old {
 		c.Close()
 	}
+}
+
+// Listen serves k's device on a unix socket in a directory of the test's
+// (Kernel.Listen), failing the test (Fatal) when it cannot, and stops
+// serving when the test ends. It returns the socket's path, which
+// liveupdate.Open opens as it opens /dev/liveupdate, from this process or
+// another.
+func Listen(t testing.TB, k *fake.Kernel) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "liveupdate")
+	stop, err := k.Listen(path)
+	if err != nil {
+		t.Fatalf("fake listen on %s: %v", path, err)
+	}
+	t.Cleanup(func() { stop() })
+	return path
 }

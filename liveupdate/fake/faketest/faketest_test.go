@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake"
 	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"golang.org/x/sys/unix"
@@ -142,16 +143,27 @@ func TestNewFailureIsFatal(t *testing.T) {
 	}
 }
 
-// A test that closes the kernel itself passes.
+// A test that closes the kernel itself passes, also with a preserved
+// file still open in its hands.
 func TestClosedByTheTest(t *testing.T) {
 	r := &recorder{TB: t}
+	var s io.Closer
 	r.run(func() {
 		k := faketest.New(r)
-		faketest.Open(r, k)
+		sess, err := faketest.Open(r, k).CreateSession("open-at-close")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s = sess
+		m := faketest.Memfd(r, "x")
+		if err := sess.Preserve(m, 1); err != nil {
+			t.Fatal(err)
+		}
 		if err := k.Close(); err != nil {
 			t.Fatal(err)
 		}
 	})
+	s.Close()
 	if len(r.errors) != 0 {
 		t.Errorf("kernel closed by the test: %s", r.failures())
 	}
@@ -209,5 +221,38 @@ func TestMemfd(t *testing.T) {
 	})
 	if err := f.Close(); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("Close after the test's cleanups: %v, want ErrClosed", err)
+	}
+}
+
+// Listen serves the device on a socket of the test's that
+// liveupdate.Open opens, until the test ends; on a closed kernel it is
+// fatal.
+func TestListen(t *testing.T) {
+	r := &recorder{TB: t}
+	var path string
+	r.run(func() {
+		k := faketest.New(r)
+		path = faketest.Listen(r, k)
+		d, err := liveupdate.Open(path)
+		if err != nil {
+			t.Fatalf("open %s: %v", path, err)
+		}
+		d.Close()
+	})
+	if len(r.errors) != 0 {
+		t.Errorf("Listen: %s", r.failures())
+	}
+	if d, err := liveupdate.Open(path); err == nil {
+		d.Close()
+		t.Errorf("open %s after the test ended succeeded", path)
+	}
+	r = &recorder{TB: t}
+	r.run(func() {
+		k := faketest.New(r)
+		k.Close()
+		faketest.Listen(r, k)
+	})
+	if !r.fatal || !strings.Contains(r.failures(), "listen") {
+		t.Errorf("Listen on a closed kernel: fatal %v, failures %q", r.fatal, r.failures())
 	}
 }
