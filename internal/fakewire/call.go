@@ -40,34 +40,75 @@ func (stale) Is(target error) bool { return target == unix.ESTALE }
 // For cmdPreserve requests, the file the argument's fd field names is sent
 // along, so that a fake kernel in another process sees the same file.
 func Call(fd int, req uint32, arg []byte, attachArgFD bool) error {
-	if len(arg) > MaxArg {
-		return unix.E2BIG
-	}
 	// Look at the argument's fd before this call opens fds of its own,
 	// which could take a closed number: the kernel's fget runs against
 	// the caller's fd table as it was.
-	flags := uint32(0)
-	argFD := -1
+	attach := NoAttach
 	if attachArgFD && len(arg) >= 8 {
-		argFD = int(int32(native.Uint32(arg[4:])))
-		if _, err := unix.FcntlInt(uintptr(argFD), unix.F_GETFD, 0); argFD < 0 || err != nil {
-			flags |= FlagBadFD
-			argFD = -1
-		} else {
-			flags |= FlagArgFD
+		attach = int(int32(native.Uint32(arg[4:])))
+		if _, err := unix.FcntlInt(uintptr(attach), unix.F_GETFD, 0); attach < 0 || err != nil {
+			attach = BadAttach
 		}
+	}
+	r, err := Exchange(fd, req, arg, attach)
+	copy(arg, r.Payload)
+	if r.NewFD >= 0 {
+		native.PutUint32(arg[4:], uint32(int32(r.NewFD)))
+	}
+	return err
+}
+
+// Values of Exchange's attach besides an open fd.
+const (
+	NoAttach  = -1 // the request carries no file
+	BadAttach = -2 // the request names a file, but no open one: the fake answers EBADF where the kernel would
+)
+
+// Reply is a fake kernel's answer to one request.
+type Reply struct {
+	// Payload is what the kernel would copy back into the caller's
+	// argument: min(size, its struct's size) bytes on success, none on
+	// failure. It aliases the buffer Exchange was given.
+	Payload []byte
+	// NewFD is the fd a successful request made (CREATE_SESSION,
+	// RETRIEVE_SESSION, RETRIEVE_FD), installed close-on-exec in this
+	// process, or -1. The fake has closed its own copy by the time
+	// Exchange returns, so the last close of it is the file's release.
+	// Its number is not in Payload.
+	NewFD int
+}
+
+// Exchange sends the request req with argument arg on fd, the user's end
+// of a fake object, and returns the fake kernel's answer without copying
+// it anywhere: it is Call for a caller that acts for another process (a
+// supervisor serving a traced program's ioctls) and places the results in
+// that process itself. attach is an fd of this process to send as the
+// PRESERVE_FD file, NoAttach or BadAttach. The error is nil, the fake
+// kernel's errno, ErrGone or ErrStale; a Reply with NewFD >= 0 comes only
+// with a nil error.
+func Exchange(fd int, req uint32, arg []byte, attach int) (Reply, error) {
+	none := Reply{NewFD: -1}
+	if len(arg) > MaxArg {
+		return none, unix.E2BIG
+	}
+	flags := uint32(0)
+	switch {
+	case attach >= 0:
+		flags |= FlagArgFD
+	case attach == BadAttach:
+		flags |= FlagBadFD
 	}
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return none, err
 	}
 	mine, theirs := pair[0], pair[1]
 	defer unix.Close(mine)
 
 	var h [RequestHeaderLen]byte
 	fds := []int{theirs}
-	if argFD >= 0 {
-		fds = append(fds, argFD)
+	if attach >= 0 {
+		fds = append(fds, attach)
 	}
 	msg := make([]byte, 0, RequestHeaderLen+len(arg))
 	EncodeRequest(&h, req, flags, len(arg))
@@ -84,9 +125,9 @@ func Call(fd int, req uint32, arg []byte, attachArgFD bool) error {
 	unix.Close(theirs)
 	if err != nil {
 		if err == unix.EPIPE || err == unix.ECONNRESET || err == unix.ECONNREFUSED {
-			return ErrGone
+			return none, ErrGone
 		}
-		return err
+		return none, err
 	}
 	return readReply(mine, arg)
 }
@@ -100,7 +141,10 @@ func sendmsg(fd int, msg []byte, fds []int) error {
 	}
 }
 
-func readReply(sock int, arg []byte) error {
+// readReply reads the answer to a request from sock; the payload is
+// copied into the start of arg, which Reply.Payload then is.
+func readReply(sock int, arg []byte) (Reply, error) {
+	none := Reply{NewFD: -1}
 	// A reply carries at most the kernel's largest argument struct.
 	var bufArr [ReplyHeaderLen + MaxReply]byte
 	var oobArr [64]byte
@@ -114,35 +158,35 @@ func readReply(sock int, arg []byte) error {
 		}
 	}
 	if err != nil {
-		return err
+		return none, err
 	}
 	var got []int
 	if oobn > 0 {
 		got, err = ParseRights(oob[:oobn])
 		if err != nil {
-			return err
+			return none, err
 		}
 	}
 	if n == 0 {
 		closeAll(got)
-		return ErrGone
+		return none, ErrGone
 	}
 	errno, flags, payload, err := DecodeReply(buf[:n])
 	if err != nil {
 		closeAll(got)
-		return err
+		return none, err
 	}
 	if flags&ReplyStale != 0 {
 		closeAll(got)
-		return ErrStale
+		return none, ErrStale
 	}
-	copy(arg, payload)
+	r := Reply{Payload: arg[:copy(arg, payload)], NewFD: -1}
 	if flags&ReplyNewFD != 0 {
-		if len(got) != 1 || len(arg) < 8 {
+		if len(got) != 1 || len(arg) < 8 || errno != 0 {
 			closeAll(got)
-			return ErrMalformed
+			return none, ErrMalformed
 		}
-		native.PutUint32(arg[4:], uint32(int32(got[0])))
+		r.NewFD = got[0]
 		// Wait until the fake has closed its copy of the new fd, so
 		// that when the caller closes this one, it is the last: the
 		// release the caller expects then happens.
@@ -155,12 +199,12 @@ func readReply(sock int, arg []byte) error {
 		}
 	} else if len(got) > 0 {
 		closeAll(got)
-		return ErrMalformed
+		return none, ErrMalformed
 	}
 	if errno != 0 {
-		return errno
+		return r, errno
 	}
-	return nil
+	return r, nil
 }
 
 // ParseRights returns the fds of every SCM_RIGHTS message in oob.

@@ -1,6 +1,7 @@
 package fake
 
 import (
+	"fmt"
 	"strconv"
 	"syscall"
 
@@ -101,3 +102,24 @@ func (g Generation) behaviour() behaviour {
 }
 
 func (g Generation) valid() bool { return g == Linux6_19 || g == Linux7_2 }
+
+// MarshalText returns the generation's String, so that a Generation can
+// be a flag (flag.TextVar) or a configuration field.
+func (g Generation) MarshalText() ([]byte, error) {
+	if !g.valid() {
+		return nil, fmt.Errorf("fake: %v is not a generation the fake models", g)
+	}
+	return []byte(g.String()), nil
+}
+
+// UnmarshalText sets g from a name String returns: "linux-7.2" or
+// "linux-6.19".
+func (g *Generation) UnmarshalText(b []byte) error {
+	for _, c := range []Generation{Linux6_19, Linux7_2} {
+		if string(b) == c.String() {
+			*g = c
+			return nil
+		}
+	}
+	return fmt.Errorf("fake: no generation %q (the fake models linux-6.19 and linux-7.2)", b)
+}

@@ -607,3 +607,23 @@ func editImage(t *testing.T, path string, edit func(img *kho.Image, ls *kho.LUOS
 }
 
 func binaryPut(b []byte, v uint64) { binary.NativeEndian.PutUint64(b, v) }
+
+func TestGenerationText(t *testing.T) {
+	for _, g := range []fake.Generation{fake.Linux6_19, fake.Linux7_2} {
+		b, err := g.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got fake.Generation
+		if err := got.UnmarshalText(b); err != nil || got != g {
+			t.Errorf("UnmarshalText(%q) = %v, %v; want %v", b, got, err, g)
+		}
+	}
+	var g fake.Generation
+	if err := g.UnmarshalText([]byte("linux-7.3")); err == nil {
+		t.Error("UnmarshalText(linux-7.3) succeeded")
+	}
+	if _, err := fake.Generation(9).MarshalText(); err == nil {
+		t.Error("MarshalText of Generation(9) succeeded")
+	}
+}
