@@ -218,6 +218,4 @@ func kexecMain(args []string) int {
 	return 0
 }
 
-
-
 func defaultGen() fake.Generation { return fake.DefaultGeneration }
