@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/go-luo/luo/internal/fakewire"
 	"github.com/go-luo/luo/liveupdate/fake"
 	"golang.org/x/sys/unix"
 )
@@ -22,7 +21,6 @@ import (
 type emulator struct {
 	k       *fake.Kernel
 	devPath string // the device's absolute, clean path
-	sock    string // where the fake's device listens (fake.Kernel.Listen)
 	image   string // where a live update writes its image; "" for none
 	freeze  bool
 	l       listener
@@ -125,7 +123,7 @@ func (e *emulator) serveOpen(n *seccompNotif, dirfd int, pathAddr, flags uint64)
 	if !e.l.valid(n.ID) {
 		return
 	}
-	fd, err := fakewire.Dial(e.sock)
+	fd, err := e.openDevice()
 	if err != nil {
 		e.fail(n, toErrno(err))
 		return
@@ -137,6 +135,18 @@ func (e *emulator) serveOpen(n *seccompNotif, dirfd int, pathAddr, flags uint64)
 	if _, err := e.l.addFD(n.ID, fd, flags&unix.O_CLOEXEC != 0, true); err != nil && err != unix.ENOENT {
 		e.fail(n, toErrno(err))
 	}
+}
+
+// openDevice opens the fake's device and returns an fd of its user end
+// that is the only one: the fake kernel's Open, whose Device then lets go
+// of its copy.
+func (e *emulator) openDevice() (int, error) {
+	d, err := e.k.Open()
+	if err != nil {
+		return -1, err
+	}
+	defer d.Close()
+	return unix.FcntlInt(uintptr(d.Fd()), unix.F_DUPFD_CLOEXEC, 0)
 }
 
 // openHow is struct open_how of openat2(2).

@@ -135,12 +135,6 @@ func run(cfg runConfig) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	sock := filepath.Join(dir, "device")
-	stop, err := k.Listen(sock)
-	if err != nil {
-		return 0, err
-	}
-	defer stop()
 	ctlPath := cfg.control
 	if ctlPath == "" {
 		ctlPath = filepath.Join(dir, "control")
@@ -151,7 +145,7 @@ func run(cfg runConfig) (int, error) {
 	}
 	defer ctl.Close()
 
-	e := &emulator{k: k, devPath: devPath, sock: sock, image: cfg.image, freeze: cfg.freeze, endTree: killTree}
+	e := &emulator{k: k, devPath: devPath, image: cfg.image, freeze: cfg.freeze, endTree: killTree}
 	if cfg.verbose {
 		e.log = log.New(os.Stderr, "luoemu: ", 0)
 	}
