@@ -102,10 +102,7 @@ func sysClassify(fd int) (b backend, name string, err error) {
 		if c := fakehook.Installed(); c != nil && isSocket(fd) {
 			return classifyFake(c, fd, "a socket")
 		}
-		var a GetNameArgs
-		a.Size = SizeofGetName
-		if sysIoctl(backendKernel, fd, CmdGetName.Request(), unsafe.Pointer(&a), SizeofGetName) == nil {
-			name, _ := NameFromBytes(&a.Name)
+		if name, ok := getNameIoctl(fd); ok {
 			return backendKernel, name, nil
 		}
 		return 0, "", err
@@ -113,10 +110,29 @@ func sysClassify(fd int) (b backend, name string, err error) {
 	if name, ok := sessionNameFromLink(link); ok {
 		return backendKernel, name, nil
 	}
-	if c := fakehook.Installed(); c != nil && strings.HasPrefix(link, "socket:") {
-		return classifyFake(c, fd, link)
+	if strings.HasPrefix(link, "socket:") {
+		if c := fakehook.Installed(); c != nil {
+			return classifyFake(c, fd, link)
+		}
+		// A program whose LUO ioctls a supervisor serves (luoemu)
+		// holds sockets for sessions: GET_NAME tells. On a kernel, a
+		// socket answers it ENOTTY.
+		if name, ok := getNameIoctl(fd); ok {
+			return backendKernel, name, nil
+		}
 	}
 	return 0, "", &notSessionError{link}
+}
+
+// getNameIoctl asks fd for its session name with GET_NAME.
+func getNameIoctl(fd int) (string, bool) {
+	var a GetNameArgs
+	a.Size = SizeofGetName
+	if sysIoctl(backendKernel, fd, CmdGetName.Request(), unsafe.Pointer(&a), SizeofGetName) != nil {
+		return "", false
+	}
+	name, _ := NameFromBytes(&a.Name)
+	return name, true
 }
 
 // classifyFake asks c whether the socket fd is a fake kernel's session.
