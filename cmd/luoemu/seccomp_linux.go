@@ -105,6 +105,12 @@ func errnoErr(e unix.Errno) error {
 	return e
 }
 
+// The main goroutine keeps the main thread, so that the goroutine of
+// startFiltered never runs on it: a locked goroutine that ends on the main
+// thread does not end the thread (the runtime cannot), which would keep
+// the filter, so its listener would never hang up when the tree ends.
+func init() { runtime.LockOSThread() }
+
 // startFiltered starts the program under the filter prog and returns the
 // process and the filter's listener.
 //
