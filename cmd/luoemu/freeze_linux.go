@@ -86,7 +86,11 @@ type frozenFile struct {
 
 func (f *frozenFile) close() { unix.Close(f.fd) }
 
-func (f *frozenFile) writable() bool { return f.flags&unix.O_ACCMODE != unix.O_RDONLY }
+// writable tells whether the open file has FMODE_WRITE (an O_PATH fd,
+// whose access mode reads as O_RDONLY, has not).
+func (f *frozenFile) writable() bool {
+	return f.flags&unix.O_ACCMODE != unix.O_RDONLY && f.flags&unix.O_PATH == 0
+}
 
 // frozenFD returns task tid's fd as a frozenFile when it is a frozen
 // memfd; nil otherwise (no such fd, or not frozen), and then nothing

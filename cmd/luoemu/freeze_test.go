@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -236,6 +237,30 @@ func freezeHelper(args []string) int {
 	nn, err = unix.Splice(p[0], nil, m2, &off, 10, 0)
 	c.count("splice within", int(nn), err, 10)
 	c.size("the aligned memfd after the copies", m2, int64(aligned))
+
+	// RLIMIT_FSIZE is checked before the flag: SIGXFSZ (ignored here)
+	// and EFBIG, not EPERM.
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_FSIZE, &old); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	signal.Ignore(unix.SIGXFSZ)
+	lim := unix.Rlimit{Cur: uint64(3 * ps), Max: old.Max}
+	if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &lim); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	c.errno("ftruncate past RLIMIT_FSIZE", unix.Ftruncate(m2, int64(4*ps)), unix.EFBIG)
+	c.errno("ftruncate within RLIMIT_FSIZE", unix.Ftruncate(m2, int64(3*ps)), unix.EPERM)
+	_, err = unix.Pwrite(m2, x(1), int64(3*ps))
+	c.errno("pwrite at RLIMIT_FSIZE", err, unix.EFBIG)
+	_, err = unix.Pwrite(m2, x(1), int64(3*ps-1))
+	c.errno("pwrite below RLIMIT_FSIZE", err, unix.EPERM)
+	if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &old); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
 
 	// A memfd never preserved is unaffected.
 	c.errno("ftruncate of another memfd", unix.Ftruncate(other, int64(free+1)), 0)

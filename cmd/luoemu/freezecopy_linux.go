@@ -68,10 +68,10 @@ func (e *emulator) serveCopy(n *seccompNotif) {
 		e.cont(n)
 		return
 	}
-	// Both ends' modes: EBADF for a write-only input or a read-only
+	// Both ends' modes: EBADF for a write-only or O_PATH input or a read-only
 	// output; O_APPEND on the output is EBADF for copy_file_range and
 	// EINVAL for the others.
-	if inFlags&unix.O_ACCMODE == unix.O_WRONLY || !out.writable() || out.flags&unix.O_APPEND != 0 {
+	if inFlags&unix.O_ACCMODE == unix.O_WRONLY || inFlags&unix.O_PATH != 0 || !out.writable() || out.flags&unix.O_APPEND != 0 {
 		e.cont(n)
 		return
 	}
