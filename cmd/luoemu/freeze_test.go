@@ -135,6 +135,8 @@ func freezeHelper(args []string) int {
 	c.errno("ftruncate negative", unix.Ftruncate(m, -1), unix.EINVAL)
 	c.errno("truncate(/proc/self/fd) up", unix.Truncate(self(m), int64(odd+ps)), unix.EPERM)
 	c.errno("truncate(/proc/self/fd) same", unix.Truncate(self(m), int64(odd)), 0)
+	c.errno("truncate(/proc/thread-self/fd)", unix.Truncate(fmt.Sprintf("/proc/thread-self/fd/%d", m), 1), unix.EPERM)
+	c.errno("truncate(/proc/self/fd) negative", unix.Truncate(self(m), -1), unix.EINVAL)
 	c.errno("fallocate", unix.Fallocate(m, 0, 0, 10), unix.EPERM)
 	c.errno("fallocate past the end", unix.Fallocate(m, 0, int64(odd), 10), unix.EPERM)
 	c.errno("fallocate KEEP_SIZE", unix.Fallocate(m, unix.FALLOC_FL_KEEP_SIZE, 0, 10), unix.EPERM)
@@ -267,6 +269,12 @@ func freezeHelper(args []string) int {
 	n, err = unix.Pwrite(other, x(10), int64(free+1))
 	c.count("pwrite past the end of another memfd", n, err, 10)
 	c.errno("fallocate of another memfd", unix.Fallocate(other, 0, 0, int64(4*ps)), 0)
+	if fd, err := unix.Open(self(other), unix.O_RDWR|unix.O_TRUNC|unix.O_CLOEXEC, 0); err != nil {
+		c.errorf("open O_TRUNC of another memfd: %v", err)
+	} else {
+		unix.Close(fd)
+		c.size("another memfd after an O_TRUNC open", other, 0)
+	}
 
 	// Unpreserved: everything works again.
 	if err := s.Close(); err != nil {

@@ -112,7 +112,10 @@ func (e *emulator) serveCopy(n *seccompNotif) {
 			return
 		}
 	}
-	if outPos < out.st.Size {
+	// Within the size: the copy goes on. At or past the task's
+	// RLIMIT_FSIZE: SIGXFSZ and EFBIG, from generic_write_check_limits,
+	// before the flag.
+	if outPos < out.st.Size || uint64(outPos) >= fsizeLimit(tid) {
 		e.cont(n)
 		return
 	}

@@ -35,6 +35,7 @@ type seg struct{ addr, len uint64 }
 type writeReq struct {
 	segs  []seg // the task's buffers, cut to MAX_RW_COUNT bytes in all
 	count int64 // their total
+	asked int64 // write and pwrite64's count before that cut, which rw_verify_area checks
 	pos   int64 // the call's position; -1: the file position
 	rwf   int   // pwritev2's flags
 }
@@ -70,7 +71,8 @@ func readWriteReq(tid int, n *seccompNotif) (writeReq, bool) {
 		if int64(a[2]) < 0 {
 			return w, false // EINVAL
 		}
-		w.count = min(int64(a[2]), maxRWCount)
+		w.asked = int64(a[2])
+		w.count = min(w.asked, maxRWCount)
 		w.segs = []seg{{a[1], uint64(w.count)}}
 		if nr == unix.SYS_PWRITE64 {
 			if w.pos = int64(a[3]); w.pos < 0 {
@@ -146,7 +148,7 @@ func (e *emulator) writeFrozen(n *seccompNotif, f *frozenFile, w writeReq) {
 		pos = p
 	}
 	count := w.count
-	if pos > maxFileSize-count {
+	if pos > maxFileSize-max(count, w.asked) {
 		e.cont(n) // rw_verify_area: EINVAL
 		return
 	}
