@@ -216,6 +216,8 @@ func freezeHelper(args []string) int {
 	} else {
 		_, err = unix.Write(app, x(1))
 		c.errno("write O_APPEND", err, unix.EPERM)
+		_, err = unix.Pwrite(app, x(1), 0) // O_APPEND makes pwrite append too
+		c.errno("pwrite O_APPEND", err, unix.EPERM)
 		n, err = unix.Pwritev2(app, [][]byte{x(4)}, int64(aligned-2), unix.RWF_NOAPPEND)
 		c.count("pwritev2 RWF_NOAPPEND across the end", n, err, 2)
 		unix.Close(app)
