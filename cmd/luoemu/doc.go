@@ -11,7 +11,12 @@
 // luoemu reads it and lets every other path's open go on), ioctls whose
 // request has LUO's type 0xBA, reboot with LINUX_REBOOT_CMD_KEXEC,
 // kexec_load and kexec_file_load (which succeed and load nothing) and,
-// with -freeze (the default), the calls that can change a file's size.
+// with -freeze (the default), the calls that can change a file's size:
+// on a memfd the fake holds preserved, luoemu answers them as Linux 7.2
+// does for its frozen size (EPERM for ftruncate, truncate and O_TRUNC
+// opens to another size and for every fallocate; a write across the end
+// stops at the last page boundary within it; one at or past the end, and
+// a copy into it there, gets EPERM), and lets every other one go on.
 // Every other system call runs in the kernel without entering the filter
 // (the kernel's seccomp action cache allows it by number).
 //

@@ -108,7 +108,8 @@ func (e *emulator) handle(n *seccompNotif) {
 
 // serveOpen answers open(2) and openat(2) of the device with a new fake
 // device fd, installed in the task as the call's result; every other
-// open goes on to the kernel.
+// open goes on to the kernel, except, with freeze, an O_TRUNC open of a
+// frozen memfd (serveOpenTrunc).
 func (e *emulator) serveOpen(n *seccompNotif, dirfd int, pathAddr, flags uint64) {
 	tid := int(n.Pid)
 	path, err := readString(tid, pathAddr, unix.PathMax)
@@ -117,7 +118,7 @@ func (e *emulator) serveOpen(n *seccompNotif, dirfd int, pathAddr, flags uint64)
 		return
 	}
 	if p, ok := resolvePath(tid, dirfd, path); !ok || p != e.devPath {
-		e.cont(n)
+		e.serveOpenTrunc(n, dirfd, path, flags)
 		return
 	}
 	if !e.l.valid(n.ID) {

@@ -32,7 +32,15 @@ type filterConfig struct {
 	// freeze adds the calls that change a file's size (ftruncate,
 	// fallocate, truncate) and those that write to a file (write,
 	// pwrite64, writev, pwritev, pwritev2, copy_file_range, sendfile,
-	// splice), for a preserved memfd's frozen size.
+	// splice), for a preserved memfd's frozen size (serveSize). A filter
+	// cannot tell a memfd from any other file, so every write of the
+	// tree is notified; luoemu lets each go on at once while no memfd is
+	// frozen. Opens are notified anyway, and an O_TRUNC open of a frozen
+	// memfd is refused there (serveOpenTrunc). Not seen: writes through
+	// a mapping (within the size the kernel allows them; past it both
+	// kernels raise SIGBUS), io_uring, AIO, vmsplice into a pipe that is
+	// then spliced (the splice is seen), and calls of other
+	// architectures' system call tables (i386, x32).
 	freeze bool
 }
 
@@ -49,7 +57,9 @@ func (c filterConfig) notified() []int {
 	return nrs
 }
 
-// sizeCalls change a file's size, or may.
+// sizeCalls change a file's size, or may: the kernel refuses them on a
+// frozen memfd (mm/shmem.c: shmem_setattr, shmem_fallocate,
+// shmem_write_begin).
 var sizeCalls = []int{
 	unix.SYS_FTRUNCATE, unix.SYS_FALLOCATE, sysTruncate,
 	unix.SYS_WRITE, unix.SYS_PWRITE64, unix.SYS_WRITEV, unix.SYS_PWRITEV, unix.SYS_PWRITEV2,

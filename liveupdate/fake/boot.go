@@ -38,6 +38,8 @@ type boot struct {
 
 	preservedMu sync.Mutex
 	preserved   map[fileKey][]*file
+	frozen      map[fileKey]struct{} // memfd inodes the kernel has frozen (preserved.go); guarded by preservedMu
+	nfrozen     atomic.Int64         // len(frozen), read without the lock
 
 	liveupdateNum uint64 // the number this boot got from the previous kernel
 
@@ -371,6 +373,8 @@ func (b *boot) shutdown() {
 	b.preservedMu.Lock()
 	defer b.preservedMu.Unlock()
 	clear(b.preserved)
+	clear(b.frozen)
+	b.nfrozen.Store(0)
 }
 
 // strscpy copies a name field as Linux 6.19 did, without

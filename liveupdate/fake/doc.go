@@ -100,7 +100,9 @@
 // mapped and locked to see them go. A hole punched within one page and an
 // fallocate that changes nothing go unnoticed, and for memfds over 64 MiB,
 // or where mlock fails, only released pages that lower the block count are
-// caught.
+// caught. Kernel.Frozen tells which files the kernel would have frozen, for
+// a program that can refuse the calls itself: cmd/luoemu, which serves a
+// program tree's system calls, answers them with the kernel's EPERM.
 //
 // Other known differences: requests on the old kernel's fds after a Kexec
 // fail with ESTALE (the kernel blocks them, and is gone); a retrieved

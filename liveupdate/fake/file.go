@@ -80,13 +80,22 @@ func (b *boot) preserve(s *session, r *request, token uint64) unix.Errno {
 			return errno
 		}
 	}
+	_, memfd := h.(*memfdHandler)
 	err = b.k.faults.preserve()
 	if err == nil {
 		err = h.Preserve(&f.hf)
+		if err != nil && memfd {
+			// memfd_luo_preserve froze the inode first and
+			// thaws it on every error path.
+			b.setFrozen(key, false)
+		}
 	}
 	if err != nil {
 		b.untrack(f)
 		return toErrno(err)
+	}
+	if memfd {
+		b.setFrozen(key, true)
 	}
 	r.argFDKept = true
 	s.files = append(s.files, f)
@@ -146,6 +155,9 @@ func (b *boot) unpreserveFiles(s *session) {
 	for i := len(s.files) - 1; i >= 0; i-- {
 		f := s.files[i]
 		f.h.Unpreserve(&f.hf)
+		if _, ok := f.h.(*memfdHandler); ok {
+			b.setFrozen(f.key, false)
+		}
 		b.untrack(f)
 		f.drop()
 	}
