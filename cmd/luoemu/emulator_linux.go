@@ -24,7 +24,11 @@ type emulator struct {
 	image   string // where a live update writes its image; "" for none
 	freeze  bool
 	l       listener
-	log     *log.Logger // nil unless verbose
+	// killable is true when the filter has WAIT_KILLABLE_RECV (Linux
+	// 5.19): after luoemu receives a notification, only a fatal signal
+	// ends the task's wait.
+	killable bool
+	log      *log.Logger // nil unless verbose
 	// endTree ends the program tree after a live update.
 	endTree func()
 
@@ -129,13 +133,31 @@ func (e *emulator) serveOpen(n *seccompNotif, dirfd int, pathAddr, flags uint64)
 		e.fail(n, toErrno(err))
 		return
 	}
-	// The device is the task's now, or, when the task is gone, released
-	// as this copy closes.
-	defer unix.Close(fd)
 	e.logf("pid %d: open %s", tid, path)
-	if _, err := e.l.addFD(n.ID, fd, flags&unix.O_CLOEXEC != 0, true); err != nil && err != unix.ENOENT {
-		e.fail(n, toErrno(err))
+	cloexec := flags&unix.O_CLOEXEC != 0
+	if !e.killable {
+		// A signal could interrupt the task between an ADDFD and the
+		// answer, restart the open and leave it an fd it never saw
+		// (the device busy for good): install and answer at once,
+		// though this copy then closes after the task runs on.
+		if _, err := e.l.addFD(n.ID, fd, cloexec, true); err != nil && err != unix.ENOENT {
+			e.fail(n, toErrno(err))
+		}
+		unix.Close(fd)
+		return
 	}
+	// In a killable wait the task cannot be interrupted, only killed:
+	// install the device, close this copy, then answer, so that the
+	// task's close is the release, as on the kernel.
+	tfd, err := e.l.addFD(n.ID, fd, cloexec, false)
+	unix.Close(fd)
+	if err != nil {
+		if err != unix.ENOENT {
+			e.fail(n, toErrno(err))
+		}
+		return
+	}
+	e.reply(n, int64(tfd))
 }
 
 // openDevice opens the fake's device and returns an fd of its user end

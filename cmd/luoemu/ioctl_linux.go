@@ -28,17 +28,41 @@ var native = binary.NativeEndian
 // task only once its reply is known to be writable, since the kernel
 // copies the reply before fd_install, and puts the new file, which
 // releases it, when the copy faults.
+//
+// Every duplicate luoemu took is closed before the task is answered, as
+// the kernel's fdput comes before the ioctl returns: a task that closes
+// its fd right after the call is then the last closer, and the release it
+// expects (the device free for the next open, a session's name free for
+// the next create) has happened when its close returns.
 func (e *emulator) serveIoctl(n *seccompNotif) {
+	switch r, ok := e.ioctl(n); {
+	case !ok:
+		e.cont(n)
+	case r.errno != 0:
+		e.fail(n, r.errno)
+	case !r.gone:
+		e.reply(n, 0)
+	}
+}
+
+// ioctlAnswer is how an ioctl is answered: with errno, or 0; gone when
+// the task stopped waiting for it.
+type ioctlAnswer struct {
+	errno unix.Errno
+	gone  bool
+}
+
+// ioctl serves the request of n; ok is false when it is not a fake fd's,
+// and the kernel should answer it.
+func (e *emulator) ioctl(n *seccompNotif) (ioctlAnswer, bool) {
 	tid := int(n.Pid)
 	obj, err := getFD(tid, int(int32(n.Data.Args[0])))
 	if err != nil {
-		e.cont(n) // the kernel answers EBADF
-		return
+		return ioctlAnswer{}, false // the kernel answers EBADF
 	}
 	defer unix.Close(obj)
 	if _, ok := fakewire.Peer(obj); !ok {
-		e.cont(n)
-		return
+		return ioctlAnswer{}, false
 	}
 	req := uint32(n.Data.Args[1])
 	argp := n.Data.Args[2]
@@ -57,13 +81,12 @@ func (e *emulator) serveIoctl(n *seccompNotif) {
 		}
 	}
 	if !e.l.valid(n.ID) {
-		return // what was read may not be the task's
+		return ioctlAnswer{gone: true}, true // what was read may not be the task's
 	}
 	e.stats.ioctls.Add(1)
 	r, err := fakewire.Exchange(obj, req, arg, attach)
 	if err != nil {
-		e.fail(n, toErrno(err))
-		return
+		return ioctlAnswer{errno: toErrno(err)}, true
 	}
 	payload := r.Payload
 	if patched && len(payload) >= 4 {
@@ -71,30 +94,28 @@ func (e *emulator) serveIoctl(n *seccompNotif) {
 	}
 	if r.NewFD < 0 {
 		if writeMem(tid, argp, payload) != nil {
-			e.fail(n, unix.EFAULT)
-			return
+			return ioctlAnswer{errno: unix.EFAULT}, true
 		}
-		e.reply(n, 0)
-		return
+		return ioctlAnswer{}, true
 	}
-	defer unix.Close(r.NewFD) // after it is installed, or to put it
+	defer unix.Close(r.NewFD) // installed by then, or put
 	if len(payload) < 8 || writeMem(tid, argp, orig[:len(payload)]) != nil {
-		e.fail(n, unix.EFAULT)
-		return
+		return ioctlAnswer{errno: unix.EFAULT}, true
 	}
 	tfd, err := e.l.addFD(n.ID, r.NewFD, true, false)
 	if err != nil {
-		e.fail(n, toErrno(err))
-		return
+		if err == unix.ENOENT {
+			return ioctlAnswer{gone: true}, true
+		}
+		return ioctlAnswer{errno: toErrno(err)}, true
 	}
 	native.PutUint32(payload[4:], uint32(tfd))
 	if writeMem(tid, argp, payload) != nil {
 		// Unmapped since the check above by another thread: the fd
 		// stays installed, which the kernel would not have done.
-		e.fail(n, unix.EFAULT)
-		return
+		return ioctlAnswer{errno: unix.EFAULT}, true
 	}
-	e.reply(n, 0)
+	return ioctlAnswer{}, true
 }
 
 // readArg reads a request's argument from task tid as the kernel sees

@@ -145,7 +145,7 @@ func run(cfg runConfig) (int, error) {
 	}
 	defer ctl.Close()
 
-	e := &emulator{k: k, devPath: devPath, image: cfg.image, freeze: cfg.freeze, endTree: killTree}
+	e := &emulator{k: k, devPath: devPath, killable: kernelAtLeast(5, 19), image: cfg.image, freeze: cfg.freeze, endTree: killTree}
 	if cfg.verbose {
 		e.log = log.New(os.Stderr, "luoemu: ", 0)
 	}

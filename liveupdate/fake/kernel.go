@@ -225,22 +225,38 @@ func (k *Kernel) reap() {
 		if err != nil || n == 0 {
 			return
 		}
-		fresh := 0 // hang-ups this pass saw first
+		// A pass makes progress when it handles a hang-up first, or
+		// finds one another goroutine has handled since (its object
+		// has left the set). Level-triggered epoll hands out the ready
+		// fds in turn, so with more than a pass holds, passes go on
+		// while they make progress: a pass of hang-ups that others
+		// are releasing must not hide the rest. A pass that makes
+		// none sees only objects whose release waits for a request
+		// in progress, which ends it.
+		progress := false
 		for _, ev := range events[:n] {
 			k.objsMu.Lock()
 			o := k.objs[int(ev.Fd)]
 			k.objsMu.Unlock()
 			if o == nil {
+				progress = true
 				continue
 			}
 			o.readMu.Lock()
 			seen := o.hup
 			o.readMu.Unlock()
 			if !seen && o.pump() {
-				fresh++
+				progress = true
+				continue
+			}
+			k.objsMu.Lock()
+			gone := k.objs[int(ev.Fd)] != o
+			k.objsMu.Unlock()
+			if gone {
+				progress = true
 			}
 		}
-		if fresh == 0 || n < len(events) {
+		if !progress || n < len(events) {
 			return
 		}
 	}
