@@ -8,6 +8,7 @@
 //
 //	go run ./cmd/luovm [-kernel bzImage] [-chains NAMES] [-out DIR]
 //	                   [-conformance-results FILE] [-want-conformance FILE]
+//	go run ./cmd/luovm -selftests-dir
 //
 // Without -kernel, luovm fetches Debian's linux-source-7.2 through apt with
 // a private sources list derived from the machine's own (which it leaves
@@ -15,7 +16,10 @@
 // luo-kernel.config beside this file, and compiles the kernel's selftests
 // statically; each is cached below -cache (default ~/.cache/go-luo) under
 // a key of the package version and the recipe, so a second run builds
-// nothing. As root it installs the build tools and QEMU with the machine's
+// nothing. With -selftests-dir it does only the source and the
+// selftests, boots nothing, and prints the selftests' directory on stdout
+// (its log goes to stderr), for tests that run them elsewhere (cmd/luoemu's).
+// As root it installs the build tools and QEMU with the machine's
 // apt-get when they are missing.
 //
 // A run is a set of chains, each one QEMU process: boot 0 starts from

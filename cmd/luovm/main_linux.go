@@ -53,6 +53,9 @@ type options struct {
 	accel      string
 	memory     string
 	verbose    bool
+	// selftestsDir asks only for the kernel's selftests: build (or find
+	// in the cache) the source and the selftests, print their directory.
+	selftestsDir bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -75,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.accel, "accel", "tcg", "QEMU `ACCEL`erator: tcg, or kvm where KVM really runs the guest (nested KVM may hang in the kernel's decompressor)")
 	fs.StringVar(&o.memory, "m", "2G", "guest memory `SIZE`")
 	fs.BoolVar(&o.verbose, "v", false, "list every result, not only failures and skips")
+	fs.BoolVar(&o.selftestsDir, "selftests-dir", false, "only build (or find in -cache) the kernel source and its LUO selftests, print the selftests' directory on stdout and exit, booting nothing")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -122,6 +126,15 @@ func hostMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.selftestsDir {
+		dir, err := selftestsOnly(ctx, o, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "luovm: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, dir)
+		return 0
+	}
 	rs, err := runLane(ctx, o, stdout)
 	if err != nil {
 		fmt.Fprintf(stderr, "luovm: %v\n", err)
@@ -131,6 +144,21 @@ func hostMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// selftestsOnly fetches the kernel source and builds its selftests, each
+// unless the cache has it, logging to log, and returns the selftests'
+// directory. It needs no QEMU and builds no kernel.
+func selftestsOnly(ctx context.Context, o options, log io.Writer) (string, error) {
+	src, err := fetchSource(ctx, o.cache, log)
+	if err != nil {
+		return "", fmt.Errorf("kernel source: %w", err)
+	}
+	dir, err := buildSelftests(ctx, src, o.cache, log)
+	if err != nil {
+		return "", fmt.Errorf("build the kernel's selftests: %w", err)
+	}
+	return dir, nil
 }
 
 // runLane gets the kernel, builds the image and runs the chains.

@@ -27,20 +27,22 @@ func CheckSize(size, minSize uint32) error {
 // request of usize bytes from user into dst, the kernel's struct of
 // len(dst) bytes. A shorter request is zero-extended; bytes of a longer one
 // beyond len(dst) must be zero, or it fails with E2BIG. It fails with EFAULT
-// when user holds fewer than usize bytes, as a kernel read would.
+// when user holds fewer than usize bytes, as a kernel read would, except
+// when a non-zero byte beyond len(dst) comes before the end of user: the
+// kernel's check_zeroed_user scans the tail first and stops there, E2BIG.
 func CopyStructFromUser(dst, user []byte, usize uint32) error {
-	if uint64(len(user)) < uint64(usize) {
-		return syscall.EFAULT
-	}
-	src := user[:usize]
-	if len(src) > len(dst) {
-		for _, c := range src[len(dst):] {
+	if uint64(usize) > uint64(len(dst)) && len(user) > len(dst) {
+		tail := user[len(dst):min(uint64(len(user)), uint64(usize))]
+		for _, c := range tail {
 			if c != 0 {
 				return syscall.E2BIG
 			}
 		}
 	}
-	n := copy(dst, src)
+	if uint64(len(user)) < uint64(usize) {
+		return syscall.EFAULT
+	}
+	n := copy(dst, user[:usize])
 	clear(dst[n:])
 	return nil
 }

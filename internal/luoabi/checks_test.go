@@ -120,6 +120,22 @@ func TestCopyStructFromUser(t *testing.T) {
 			t.Errorf("dst = % x", dst)
 		}
 	})
+	t.Run("non-zero tail before the fault", func(t *testing.T) {
+		// check_zeroed_user stops at the first non-zero byte: E2BIG,
+		// though the request runs on into unreadable memory.
+		for _, at := range []int{16, 40, 79} {
+			user := append(seq(16, 1), make([]byte, 64)...)
+			user[at] = 1
+			if err := CopyStructFromUser(filled(16, 0xEE), user, 0xffffffff); err != syscall.E2BIG {
+				t.Errorf("non-zero byte at %d, fault at 80: error = %v, want E2BIG", at, err)
+			}
+		}
+		// A zero tail up to the fault: EFAULT.
+		user := append(seq(16, 1), make([]byte, 64)...)
+		if err := CopyStructFromUser(filled(16, 0xEE), user, 0xffffffff); err != syscall.EFAULT {
+			t.Errorf("zero tail, fault at 80: error = %v, want EFAULT", err)
+		}
+	})
 	t.Run("usize beyond user", func(t *testing.T) {
 		for _, usize := range []uint32{17, 72, 1 << 20, 0xffffffff} {
 			dst := filled(16, 0xEE)

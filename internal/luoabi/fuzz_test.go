@@ -54,6 +54,11 @@ func FuzzKernelChecks(f *testing.F) {
 		buf := bytes.Repeat([]byte{0xEE}, int(c.Size()))
 		err = CopyStructFromUser(buf, user, size)
 		switch {
+		case size > c.Size() && len(user) > int(c.Size()) && !allZero(user[c.Size():min(uint64(size), uint64(len(user)))]):
+			if err != syscall.E2BIG {
+				t.Fatalf("non-zero tail: CopyStructFromUser = %v, want E2BIG", err)
+			}
+			return
 		case uint64(size) > uint64(len(user)):
 			if err != syscall.EFAULT {
 				t.Fatalf("size %d > %d bytes: CopyStructFromUser = %v, want EFAULT", size, len(user), err)
