@@ -105,6 +105,14 @@ func errnoErr(e unix.Errno) error {
 	return e
 }
 
+// The main goroutine keeps the main thread (init runs on it) for good, so
+// no other goroutine ever runs there: startFiltered's goroutine must not.
+// The Go runtime never ends the main thread: a goroutine that exits locked
+// to it wedges it, filter and all, so the filter would keep a user for as
+// long as luoemu runs and its listener would never hang up (serve would
+// not return after the tree has gone, and luoemu would hang).
+func init() { runtime.LockOSThread() }
+
 // startFiltered starts the program under the filter prog and returns the
 // process and the filter's listener.
 //
@@ -112,7 +120,8 @@ func errnoErr(e unix.Errno) error {
 // children that thread forks, so the filter is installed on a thread of
 // its own, locked to a goroutine that forks the program and then ends
 // while still locked, which makes the Go runtime end the thread too: no
-// other code of luoemu ever runs under the filter. Nobody answers the
+// other code of luoemu ever runs under the filter (the init above keeps it
+// off the main thread, which never ends). Nobody answers the
 // listener until this returns, so that thread makes no call the filter
 // notifies between the filter and the fork (os.StartProcess opens
 // nothing; the child's calls before execve are not ones it notifies).
