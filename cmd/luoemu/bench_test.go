@@ -29,7 +29,8 @@ import (
 // child, directly or under the luoemu binary. The child times its own loop
 // (time.Now around it, after a warm-up), so process start, luoemu's setup
 // and the helper's opens are not in the figures; the child's time is
-// reported as ns/op, and a baseline's as base-ns/op beside the ratio.
+// reported as ns/op, and a baseline's (fake, plain, none) as
+// BASELINE-ns/op beside the ratio x-BASELINE.
 
 // loopHelper is the name of the loop helper in testHelpers.
 const loopHelper = "bench-loop"
