@@ -118,7 +118,8 @@ func init() { runtime.LockOSThread() }
 // children that thread forks, so the filter is installed on a thread of
 // its own, locked to a goroutine that forks the program and then ends
 // while still locked, which makes the Go runtime end the thread too: no
-// other code of luoemu ever runs under the filter. Nobody answers the
+// other code of luoemu ever runs under the filter (the init above keeps it
+// off the main thread, which never ends). Nobody answers the
 // listener until this returns, so that thread makes no call the filter
 // notifies between the filter and the fork (os.StartProcess opens
 // nothing; the child's calls before execve are not ones it notifies).
