@@ -97,9 +97,13 @@ func (b *boot) openDevice() (int, error) {
 
 // openDeviceConn is the device's open through Kernel.Listen: conn, an
 // accepted connection, becomes the device's object. On success the open's
-// answer is written to conn before the object takes it (from then on its
-// goroutine may close conn at any time); on error nothing is written and
-// conn is still the caller's.
+// answer is written only once the object is the device and its socket is
+// in the hang-up set, so that a client that closes as soon as it has the
+// answer is reaped like any other: answering first let a reap run between
+// the client's close and the registration and miss it (the device then
+// still open after its last close). The answer goes through the object's
+// file, which its goroutine cannot close meanwhile. On error nothing is
+// written and conn is still the caller's.
 func (b *boot) openDeviceConn(conn int) error {
 	b.devMu.Lock()
 	defer b.devMu.Unlock()
@@ -112,15 +116,15 @@ func (b *boot) openDeviceConn(conn int) error {
 	if err := b.deserializeOnce(); err != nil {
 		return err
 	}
-	answerOpen(conn, 0)
 	o, err := b.k.adopt(b, nil, conn)
 	if err != nil {
-		// The kernel is closing: the client's first request finds it
-		// gone.
+		// The kernel is closing: the client reads no answer, and
+		// finds it gone.
 		unix.Close(conn)
 		return nil
 	}
 	b.dev = o
+	o.rc.Control(func(fd uintptr) { answerOpen(int(fd), 0) })
 	return nil
 }
 
