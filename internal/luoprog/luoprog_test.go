@@ -1,0 +1,139 @@
+//go:build linux
+
+package luoprog_test
+
+import (
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/go-luo/luo/internal/luoprog"
+	"github.com/go-luo/luo/liveupdate"
+	"github.com/go-luo/luo/liveupdate/fake"
+)
+
+// fakeTarget is a fresh fake kernel, reached in process (k.Open) or, with
+// listen, through its Listen socket as another process would.
+func fakeTarget(t testing.TB, listen bool) (luoprog.Target, *fake.Kernel) {
+	k, err := fake.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	tgt := luoprog.Target{Open: k.Open, Kexec: k.Kexec, Prefix: "p-"}
+	if listen {
+		path := filepath.Join(t.TempDir(), "dev")
+		if _, err := k.Listen(path); err != nil {
+			t.Fatal(err)
+		}
+		tgt.Open = func() (*liveupdate.Device, error) { return liveupdate.Open(path) }
+	}
+	return tgt, k
+}
+
+func TestEncodeDecode(t *testing.T) {
+	for seed := range uint64(200) {
+		p := luoprog.Generate(seed, 40)
+		if got := luoprog.Decode(p.Encode()); !reflect.DeepEqual(got, p) {
+			t.Fatalf("seed %d: Decode(Encode(p)) differs:\n%v\nwant\n%v", seed, got, p)
+		}
+	}
+}
+
+// TestGeneratedOnFake runs generated programs on the fake, twice each, in
+// process and through the fake's socket, and requires the same trace of
+// both and the fake's invariants after each.
+func TestGeneratedOnFake(t *testing.T) {
+	n := 200
+	if testing.Short() {
+		n = 20
+	}
+	deep := 0
+	for seed := range uint64(n) {
+		p := luoprog.Generate(seed, 40)
+		a, ka := fakeTarget(t, false)
+		b, _ := fakeTarget(t, true)
+		ta, tb := luoprog.Run(a, p), luoprog.Run(b, p)
+		if i, x, y, ok := ta.Diff(tb); ok {
+			t.Fatalf("seed %d: step %d differs in process and through the socket:\n  %s\n  %s\nprogram:\n%v", seed, i, x, y, p)
+		}
+		if err := ka.CheckInvariants(); err != nil {
+			t.Fatalf("seed %d: %v\nprogram:\n%v\ntrace:\n%v", seed, err, p, ta)
+		}
+		for _, l := range ta {
+			if len(l) > 0 && contains(l, "retrieve-fd") && contains(l, "-> ok size") {
+				deep++
+				break
+			}
+		}
+	}
+	// The generator must reach retrieved files in a good share of its
+	// programs, or the runs test little.
+	if deep < n/10 {
+		t.Errorf("only %d of %d programs retrieved a file after a live update", deep, n)
+	}
+}
+
+func contains(s, sub string) bool { return len(s) >= len(sub) && indexOf(s, sub) >= 0 }
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+// FuzzProgram runs a program of the fuzzer's bytes in process and
+// through the socket: the traces must agree, and the fake's invariants
+// hold.
+func FuzzProgram(f *testing.F) {
+	for seed := range uint64(8) {
+		f.Add(luoprog.Generate(seed, 30).Encode())
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := luoprog.Decode(b)
+		a, ka := fakeTarget(t, false)
+		c, _ := fakeTarget(t, true)
+		ta, tc := luoprog.Run(a, p), luoprog.Run(c, p)
+		if i, x, y, ok := ta.Diff(tc); ok {
+			t.Fatalf("step %d differs in process and through the socket:\n  %s\n  %s\nprogram:\n%v", i, x, y, p)
+		}
+		if err := ka.CheckInvariants(); err != nil {
+			t.Fatalf("%v\nprogram:\n%v", err, p)
+		}
+	})
+}
+
+// TestShrink shrinks a generated program to the shortest that still
+// retrieves a file after a live update: open, create, memfd, preserve,
+// kexec, open, retrieve, retrieve-fd, and nothing else.
+func TestShrink(t *testing.T) {
+	retrieves := func(p luoprog.Program) bool {
+		tgt, _ := fakeTarget(t, false)
+		for _, l := range luoprog.Run(tgt, p) {
+			if contains(l, "retrieve-fd") && contains(l, "-> ok size") {
+				return true
+			}
+		}
+		return false
+	}
+	var p luoprog.Program
+	for seed := uint64(0); ; seed++ {
+		p = luoprog.Generate(seed, 60)
+		if len(p) > 20 && retrieves(p) {
+			break
+		}
+	}
+	got := luoprog.Shrink(p, retrieves)
+	want := []luoprog.Kind{luoprog.Open, luoprog.Create, luoprog.MemfdNew, luoprog.Preserve,
+		luoprog.Kexec, luoprog.Open, luoprog.Retrieve, luoprog.RetrieveFD}
+	var kinds []luoprog.Kind
+	for _, o := range got {
+		kinds = append(kinds, o.Kind)
+	}
+	if !reflect.DeepEqual(kinds, want) {
+		t.Errorf("Shrink of a %d-operation program gave\n%v\nwant the kinds %v", len(p), got, want)
+	}
+}
