@@ -20,7 +20,7 @@ func fakeTarget(t testing.TB, listen bool) (luoprog.Target, *fake.Kernel) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { k.Close() })
-	tgt := luoprog.Target{Open: k.Open, Kexec: k.Kexec, Prefix: "p-"}
+	tgt := luoprog.Target{Open: k.Open, Kexec: k.Kexec, Prefix: "p-", Frozen: frozenOf(k)}
 	if listen {
 		path := filepath.Join(t.TempDir(), "dev")
 		if _, err := k.Listen(path); err != nil {
@@ -29,6 +29,14 @@ func fakeTarget(t testing.TB, listen bool) (luoprog.Target, *fake.Kernel) {
 		tgt.Open = func() (*liveupdate.Device, error) { return liveupdate.Open(path) }
 	}
 	return tgt, k
+}
+
+// frozenOf is k's Frozen for a Target.
+func frozenOf(k *fake.Kernel) func(int) bool {
+	return func(fd int) bool {
+		ok, err := k.Frozen(fd)
+		return ok && err == nil
+	}
 }
 
 func TestEncodeDecode(t *testing.T) {
@@ -135,5 +143,52 @@ func TestShrink(t *testing.T) {
 	}
 	if !reflect.DeepEqual(kinds, want) {
 		t.Errorf("Shrink of a %d-operation program gave\n%v\nwant the kinds %v", len(p), got, want)
+	}
+}
+
+// TestSchedule runs a schedule on one fake, boot by boot as the VM lane
+// runs it on the kernel, and requires every program's stage to trace as
+// the program run alone does: the programs do not see each other.
+func TestSchedule(t *testing.T) {
+	s := luoprog.NewSchedule(0, 64, 8, 40)
+	k, err := fake.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	compared := 0
+	for j := range s.Boots() {
+		var keep []*liveupdate.Session
+		for _, r := range s.Boot(j) {
+			p := s.Program(r.Program)
+			tgt := luoprog.Target{Open: k.Open, Prefix: luoprog.Prefix(r.Program), Frozen: frozenOf(k)}
+			var tr luoprog.Trace
+			if r.Last {
+				tr = luoprog.RunStage(tgt, p, r.Stage)
+			} else {
+				var ss []*liveupdate.Session
+				tr, ss = luoprog.RunStageKeeping(tgt, p, r.Stage)
+				keep = append(keep, ss...)
+			}
+			alone, _ := fakeTarget(t, false)
+			alone.Prefix = luoprog.Prefix(r.Program)
+			want := luoprog.RunStages(alone, p)[r.Stage]
+			if !r.Last {
+				want = want[:len(want)-1] // the stage's kexec line
+			}
+			if i, a, b, ok := tr.Diff(want); ok {
+				t.Fatalf("boot %d, program %d stage %d, step %d: scheduled %q, alone %q\nprogram:\n%v", j, r.Program, r.Stage, i, a, b, p)
+			}
+			compared++
+		}
+		if err := k.Kexec(); err != nil {
+			t.Fatalf("boot %d: kexec: %v", j, err)
+		}
+		for _, x := range keep {
+			x.Close()
+		}
+	}
+	if compared < 64 {
+		t.Errorf("compared %d stages", compared)
 	}
 }

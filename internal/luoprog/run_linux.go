@@ -25,6 +25,14 @@ type Target struct {
 	// Prefix is put before every session name, so that programs run in
 	// one boot do not see each other's sessions.
 	Prefix string
+	// Frozen, when not nil, tells whether a memfd's size is frozen (it
+	// is preserved), for a target that cannot refuse the resize itself:
+	// the in-process fake (fake.Kernel.Frozen). The runner then answers
+	// as Linux 7.2 does: EPERM for a new size, a write cut before the
+	// first page-sized chunk that would extend the file (the chunks of
+	// a kernel without transparent huge pages), EPERM when that leaves
+	// nothing. A kernel refuses by itself: leave it nil.
+	Frozen func(fd int) bool
 }
 
 // A Trace is what a program did, a line a step: the operation and its
@@ -256,10 +264,22 @@ func (st *state) step(o Op) string {
 			return "no memfd"
 		}
 		buf := pattern(int(Sizes[o.T]), int(o.N))
-		n, err := unix.Pwrite(int(f.Fd()), buf, int64(o.N)*512)
+		off := int64(o.N) * 512
+		if len(buf) > 0 && st.frozen(f) {
+			buf = frozenPrefix(f, buf, off)
+			if len(buf) == 0 {
+				return "0 EPERM"
+			}
+		}
+		n, err := unix.Pwrite(int(f.Fd()), buf, off)
 		return fmt.Sprintf("%d %s", n, errString(err))
 	case MemfdTruncate:
 		if f := st.memfds[o.M]; f != nil {
+			if st.frozen(f) {
+				if fi, err := f.Stat(); err == nil && fi.Size() != Sizes[o.T] {
+					return "EPERM"
+				}
+			}
 			return errString(unix.Ftruncate(int(f.Fd()), Sizes[o.T]))
 		}
 		return "no memfd"
@@ -271,6 +291,31 @@ func (st *state) step(o Op) string {
 		return "no memfd"
 	}
 	return "unknown operation"
+}
+
+// frozen tells whether the target says f's size is frozen.
+func (st *state) frozen(f *os.File) bool {
+	return st.tgt.Frozen != nil && st.tgt.Frozen(int(f.Fd()))
+}
+
+// frozenPrefix is the part of a write of buf at off into the frozen
+// file f that the kernel writes: whole chunks up to the page boundaries,
+// stopping before the first that would end past the file's size.
+func frozenPrefix(f *os.File, buf []byte, off int64) []byte {
+	fi, err := f.Stat()
+	if err != nil {
+		return buf
+	}
+	size, page := fi.Size(), int64(os.Getpagesize())
+	pos := off
+	for pos < off+int64(len(buf)) {
+		chunk := min(page-pos%page, off+int64(len(buf))-pos)
+		if pos+chunk > size {
+			break
+		}
+		pos += chunk
+	}
+	return buf[:pos-off]
 }
 
 // memfdFlags is MemfdNew's flags: sealable when n is odd.
@@ -400,4 +445,23 @@ func errString(err error) string {
 		return "closed"
 	}
 	return "error " + err.Error()
+}
+
+// RunStages is Run with the trace cut by stage: element s is what stage
+// s did, ending with its live update's line.
+func RunStages(tgt Target, p Program) []Trace {
+	var out []Trace
+	for stage := range p.Stages() {
+		t, st := runStage(tgt, p, stage)
+		if stage < p.Stages()-1 {
+			if tgt.Kexec == nil {
+				st.closeAll()
+				return append(out, append(t, "kexec: the target cannot"))
+			}
+			t = append(t, "kexec -> "+errString(tgt.Kexec()))
+		}
+		st.closeAll()
+		out = append(out, t)
+	}
+	return out
 }
