@@ -53,6 +53,9 @@ const (
 	// inProcess runs a function of the guest itself (luovm as PID 1), so
 	// that the fds it opens stay open until the kexec.
 	inProcess
+	// inProcessResults is inProcess for a function that reports results
+	// of its own (report), as many as it has.
+	inProcessResults
 )
 
 // A step is one thing a boot runs.
@@ -71,6 +74,8 @@ type step struct {
 	ready string
 	// fn is the function of an inProcess step.
 	fn func() error
+	// fnr is the function of an inProcessResults step.
+	fnr func(report func(status, name, detail string))
 	// optional marks a step whose program may be missing from the
 	// image (the kernel's own selftests when they could not be built):
 	// it is then reported as a failure that says so, not run.
@@ -152,7 +157,7 @@ func plan() []chain {
 		}
 	}
 
-	return []chain{suite, ks, dupCreateChain(false), dupCreateChain(true)}
+	return []chain{suite, ks, dupCreateChain(false), dupCreateChain(true), diffChain()}
 }
 
 // dupCreateChain pins the kernel bug of Linux 7.2.13 in which a duplicate

@@ -268,7 +268,7 @@ func (st *state) step(o Op) string {
 		if len(buf) > 0 && st.frozen(f) {
 			buf = frozenPrefix(f, buf, off)
 			if len(buf) == 0 {
-				return "0 EPERM"
+				return "-1 EPERM" // as pwrite(2) returns it
 			}
 		}
 		n, err := unix.Pwrite(int(f.Fd()), buf, off)
@@ -370,6 +370,9 @@ func observe(f *os.File) string {
 func (st *state) raw(o Op) string {
 	c := rawCommands[o.M%numRawCommands]
 	size := rawSize(c, o.T)
+	// The whole buffer is the request's memory, as a C program's struct
+	// and what follows it are: a kernel may read past a short size
+	// field's bytes, and the fake must be shown the same memory.
 	buf := make([]byte, max(size, 8)+8)
 	binary.NativeEndian.PutUint32(buf, uint32(size))
 	switch c {
@@ -389,13 +392,13 @@ func (st *state) raw(o Op) string {
 		if st.dev == nil {
 			return "no device"
 		}
-		err = st.dev.RawIoctl(c.Request(), buf[:size])
+		err = st.dev.RawIoctl(c.Request(), buf)
 	} else {
 		s := st.sessions[o.S]
 		if s == nil {
 			return "no session"
 		}
-		err = s.RawIoctl(c.Request(), buf[:size])
+		err = s.RawIoctl(c.Request(), buf)
 	}
 	out := buf[:size]
 	if err == nil && (c == liveupdate.CmdCreateSession || c == liveupdate.CmdRetrieveSession || c == liveupdate.CmdRetrieveFD) && size >= 8 {
