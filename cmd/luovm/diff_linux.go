@@ -88,10 +88,9 @@ func diffBoot(s luoprog.Schedule, j int, report func(status, name, detail string
 	}
 	if len(slots) > 0 {
 		report("PASS", fmt.Sprintf("diff/boot%d/time", j), fmt.Sprintf("%d program stages: kernel %v, fake %v a stage",
-			len(slots), (kernelTime / time.Duration(len(slots))).Round(time.Microsecond), (fakeTime / time.Duration(len(slots))).Round(time.Microsecond)))
+			len(slots), (kernelTime/time.Duration(len(slots))).Round(time.Microsecond), (fakeTime/time.Duration(len(slots))).Round(time.Microsecond)))
 	}
 }
-
 
 // fakeStage runs p alone on a fresh fake of Linux 7.2, all its stages
 // with the fake's Kexec between them, and returns stage r.Stage's trace

@@ -2,7 +2,9 @@
 // Update Orchestrator in QEMU and runs, across real kexecs, the kernel's
 // own LUO selftests, the conformance suite (each case's stages in
 // successive boots), the kexec selftests, luoctl check and every example's
-// -device mode, and it pins the kernel bugs the fake models.
+// -device mode, and it pins the kernel bugs the fake models. Its diff
+// chain runs 512 generated LUO programs (package internal/luoprog) across
+// 34 boots and compares each program stage's trace with the fake's.
 //
 // Usage:
 //

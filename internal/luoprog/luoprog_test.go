@@ -192,3 +192,60 @@ func TestSchedule(t *testing.T) {
 		t.Errorf("compared %d stages", compared)
 	}
 }
+
+// TestRunTellsGenerationsApart runs the same programs on the fake of
+// Linux 7.2 and of Linux 6.19, which differ (GET_NAME, direction checks,
+// FINISH's reserved field): the traces must differ for some, or a trace
+// could not show a difference between a kernel and the fake either.
+func TestRunTellsGenerationsApart(t *testing.T) {
+	differ := 0
+	for seed := range uint64(60) {
+		p := luoprog.Generate(seed, 40)
+		var traces [2]luoprog.Trace
+		for i, g := range []fake.Generation{fake.Linux7_2, fake.Linux6_19} {
+			k, err := fake.New(fake.WithGeneration(g))
+			if err != nil {
+				t.Fatal(err)
+			}
+			traces[i] = luoprog.Run(luoprog.Target{Open: k.Open, Kexec: k.Kexec, Prefix: "p-", Frozen: frozenOf(k)}, p)
+			k.Close()
+		}
+		if _, _, _, ok := traces[0].Diff(traces[1]); ok {
+			differ++
+		}
+	}
+	if differ == 0 {
+		t.Error("no program traced differently on Linux 7.2's fake and Linux 6.19's")
+	}
+	t.Logf("%d of 60 programs trace differently on the two generations", differ)
+}
+
+// TestScheduleReachesDeepStates counts, on the fake, what the VM lane's
+// schedule exercises, and requires that a good share of its programs
+// preserve a file and retrieve it after a live update.
+func TestScheduleReachesDeepStates(t *testing.T) {
+	s := luoprog.NewSchedule(0, 512, 16, 40)
+	if testing.Short() {
+		s.Seeds = s.Seeds[:64]
+	}
+	var retrieved, kexecs, raw int
+	for i := range s.Seeds {
+		p := s.Program(i)
+		kexecs += p.Stages() - 1
+		tgt, _ := fakeTarget(t, false)
+		got := false
+		for _, l := range luoprog.Run(tgt, p) {
+			if !got && contains(l, "retrieve-fd") && contains(l, "-> ok size") {
+				got = true
+				retrieved++
+			}
+			if contains(l, " raw on ") {
+				raw++
+			}
+		}
+	}
+	t.Logf("%d programs: %d retrieve a file after a live update; %d live updates, %d raw requests", len(s.Seeds), retrieved, kexecs, raw)
+	if retrieved < len(s.Seeds)/4 {
+		t.Errorf("only %d of %d programs retrieve a file after a live update", retrieved, len(s.Seeds))
+	}
+}
