@@ -46,6 +46,10 @@ func (e *emulator) controlConn(c net.Conn) {
 	switch cmd := strings.TrimSpace(line); cmd {
 	case "kexec":
 		e.logf("control: kexec")
+		// luoemu exits once the update has ended the tree; it waits
+		// for this answer first (run waits on replying).
+		e.replying.Add(1)
+		defer e.replying.Done()
 		if err := e.kexec(); err != nil {
 			fmt.Fprintf(c, "error: %v\n", err)
 			return

@@ -35,6 +35,10 @@ type emulator struct {
 	kexecMu sync.Mutex
 	kexeced bool // guarded by kexecMu
 
+	// replying counts the control connections answering a kexec, which
+	// must have answered before luoemu exits.
+	replying sync.WaitGroup
+
 	stats struct {
 		notifs, ioctls, continued atomic.Int64
 	}

@@ -181,6 +181,7 @@ func run(cfg runConfig) (int, error) {
 		log.Print(err)
 	}
 	unix.Close(int(l))
+	e.replying.Wait()
 	if e.done() {
 		fmt.Fprintf(os.Stderr, "luoemu: live update: the sessions are in %s; run luoemu -image %s to boot the next kernel\n", cfg.image, cfg.image)
 		return 0, nil
