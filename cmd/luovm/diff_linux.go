@@ -80,8 +80,14 @@ func diffBoot(s luoprog.Schedule, j int, report func(status, name, detail string
 			continue
 		}
 		if i, a, b, ok := got.Diff(want); ok {
-			report("FAIL", name, fmt.Sprintf("seed %d step %d: kernel %q, fake %q", s.Seeds[r.Program], i, a, b))
+			detail := fmt.Sprintf("seed %d step %d: kernel %q, fake %q", s.Seeds[r.Program], i, a, b)
 			fmt.Printf("==== %s: seed %d\nprogram:\n%vkernel:\n%vfake:\n%v", name, s.Seeds[r.Program], p, got, want)
+			if p.Stages() == 1 {
+				short := shrinkOnKernel(p, r.Program)
+				detail += fmt.Sprintf("; shrunk to %d operations (console)", len(short))
+				fmt.Printf("==== %s shrunk:\n%v", name, short)
+			}
+			report("FAIL", name, detail)
 			continue
 		}
 		report("PASS", name, "")
@@ -96,13 +102,18 @@ func diffBoot(s luoprog.Schedule, j int, report func(status, name, detail string
 // with the fake's Kexec between them, and returns stage r.Stage's trace
 // as the kernel's boot records it (without the live update's line).
 func fakeStage(p luoprog.Program, r luoprog.Slot) (luoprog.Trace, error) {
+	return fakeStageAs(p, r, luoprog.Prefix(r.Program))
+}
+
+// fakeStageAs is fakeStage with the session names under prefix.
+func fakeStageAs(p luoprog.Program, r luoprog.Slot, prefix string) (luoprog.Trace, error) {
 	k, err := fake.New()
 	if err != nil {
 		return nil, err
 	}
 	defer k.Close()
 	tgt := luoprog.Target{
-		Open: k.Open, Kexec: k.Kexec, Prefix: luoprog.Prefix(r.Program),
+		Open: k.Open, Kexec: k.Kexec, Prefix: prefix,
 		Frozen: func(fd int) bool { ok, err := k.Frozen(fd); return ok && err == nil },
 	}
 	st := luoprog.RunStages(tgt, p)
@@ -117,4 +128,26 @@ func fakeStage(p luoprog.Program, r luoprog.Slot) (luoprog.Trace, error) {
 		t = t[:len(t)-1]
 	}
 	return t, nil
+}
+
+// shrinkOnKernel shrinks p, a program of one stage that traces
+// differently on this kernel and on the fake, to the shortest that still
+// does, running each candidate on both under a name prefix of its own.
+func shrinkOnKernel(p luoprog.Program, program int) luoprog.Program {
+	n := 0
+	return luoprog.Shrink(p, func(q luoprog.Program) bool {
+		n++
+		r := luoprog.Slot{Program: program, Last: true}
+		tgt := luoprog.Target{
+			Open:   func() (*liveupdate.Device, error) { return liveupdate.Open(liveupdate.DefaultPath) },
+			Prefix: fmt.Sprintf("shrink%d-%d-", program, n),
+		}
+		got := luoprog.RunStage(tgt, q, 0)
+		want, err := fakeStageAs(q, r, tgt.Prefix)
+		if err != nil {
+			return false
+		}
+		_, _, _, differs := got.Diff(want)
+		return differs
+	})
 }

@@ -249,3 +249,64 @@ func TestScheduleReachesDeepStates(t *testing.T) {
 		t.Errorf("only %d of %d programs retrieve a file after a live update", retrieved, len(s.Seeds))
 	}
 }
+
+// TestRunnerRegressions keeps the two runner bugs the VM lane's first run
+// found: a raw request with a short size field must show the memory
+// after it, as the kernel reads it (EINVAL for size 0, not the EFAULT of a
+// buffer that ends there), and a write a frozen memfd refuses traces as
+// pwrite's -1.
+func TestRunnerRegressions(t *testing.T) {
+	raw := luoprog.Program{{Kind: luoprog.Open}, {Kind: luoprog.Raw, S: 255, M: 0, T: 0}}
+	tgt, k := fakeTarget(t, false)
+	if tr := luoprog.Run(tgt, raw); !contains(tr[1], "-> EINVAL") {
+		t.Errorf("raw CREATE_SESSION of size 0: %q, want EINVAL as on Linux 7.2.13", tr[1])
+	}
+	frozen := luoprog.Program{
+		{Kind: luoprog.Open}, {Kind: luoprog.Create, N: 0, S: 0},
+		{Kind: luoprog.MemfdNew, M: 0, T: 3}, // 4096 bytes
+		{Kind: luoprog.Preserve, S: 0, M: 0, T: 0},
+		{Kind: luoprog.MemfdWrite, M: 0, N: 8, T: 3}, // 4096 bytes at 4096: past the end
+	}
+	tr := luoprog.Run(luoprog.Target{Open: k.Open, Kexec: k.Kexec, Prefix: "q-", Frozen: frozenOf(k)}, frozen)
+	if !contains(tr[4], "-> -1 EPERM") {
+		t.Errorf("extending write of a preserved memfd: %q, want -1 EPERM as on Linux 7.2.13", tr[4])
+	}
+}
+
+// TestShrinkDifference shrinks a program that traces differently on
+// Linux 7.2's fake and Linux 6.19's to the shortest that still does, as
+// the VM lane shrinks a program that differs on the kernel.
+func TestShrinkDifference(t *testing.T) {
+	run := func(g fake.Generation, p luoprog.Program) luoprog.Trace {
+		k, err := fake.New(fake.WithGeneration(g))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Close()
+		return luoprog.Run(luoprog.Target{Open: k.Open, Kexec: k.Kexec, Prefix: "p-", Frozen: frozenOf(k)}, p)
+	}
+	differs := func(p luoprog.Program) bool {
+		_, _, _, ok := run(fake.Linux7_2, p).Diff(run(fake.Linux6_19, p))
+		return ok
+	}
+	for seed := uint64(0); seed < 60; seed++ {
+		p := luoprog.Generate(seed, 40)
+		if !differs(p) {
+			continue
+		}
+		got := luoprog.Shrink(p, differs)
+		if !differs(got) || len(got) >= len(p) {
+			t.Fatalf("seed %d: Shrink gave %d of %d operations:\n%v", seed, len(got), len(p), got)
+		}
+		// No single operation can go: the result is a local minimum.
+		for i := range got {
+			q := append(append(luoprog.Program{}, got[:i]...), got[i+1:]...)
+			if differs(q) {
+				t.Errorf("seed %d: without operation %d the program still differs:\n%v", seed, i, q)
+			}
+		}
+		t.Logf("seed %d: %d operations shrunk to %d:\n%v", seed, len(p), len(got), got)
+		return
+	}
+	t.Fatal("no program differs")
+}
