@@ -205,7 +205,11 @@ const (
 // successful one: the tree ends.
 func (e *emulator) serveReboot(n *seccompNotif) {
 	a := &n.Data.Args
-	if !taskHasCap(int(n.Pid), unix.CAP_SYS_BOOT) {
+	hasCap := taskHasCap(int(n.Pid), unix.CAP_SYS_BOOT)
+	if !e.l.valid(n.ID) {
+		return // the status read may be another task's
+	}
+	if !hasCap {
 		e.fail(n, unix.EPERM)
 		return
 	}
