@@ -74,6 +74,14 @@ func diffBoot(s luoprog.Schedule, j int, report func(status, name, detail string
 		kernelTime += time.Since(t0)
 		t0 = time.Now()
 		want, err := fakeStage(p, r)
+		if err == nil && gone(want) {
+			// Seen once in 3 runs of the chain, in the guest only:
+			// the in-guest fake's answer to a request was lost (the
+			// reply socket closed empty: ErrGone). It is the fake's
+			// side alone, not a difference: run it again, and say so.
+			fmt.Printf("==== %s: the fake lost an answer; running it again\n%v", name, want)
+			want, err = fakeStage(p, r)
+		}
 		fakeTime += time.Since(t0)
 		if err != nil {
 			report("FAIL", name, "the fake: "+err.Error())
@@ -150,4 +158,15 @@ func shrinkOnKernel(p luoprog.Program, program int) luoprog.Program {
 		_, _, _, differs := got.Diff(want)
 		return differs
 	})
+}
+
+// gone tells whether a fake's trace shows a request whose answer the fake
+// lost (fakewire.ErrGone).
+func gone(t luoprog.Trace) bool {
+	for _, l := range t {
+		if strings.Contains(l, "the fake kernel behind this fd has stopped") {
+			return true
+		}
+	}
+	return false
 }

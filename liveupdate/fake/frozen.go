@@ -5,6 +5,7 @@ package fake
 import (
 	"encoding/binary"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -76,13 +77,17 @@ func pinPages(fd int, size int64) *witness {
 }
 
 func pinMap(fd int, size int64) *witness {
-	rfd, err := readable(fd)
+	// The mapping is of a read-only open of the memfd: a shared mapping
+	// of a file open for writing counts as writable (VM_MAYWRITE) even
+	// without PROT_WRITE, and then the user's F_ADD_SEALS of
+	// F_SEAL_WRITE (or of F_SEAL_EXEC, which adds it for an executable
+	// memfd) answered EBUSY, where the kernel, which pins folios and
+	// maps nothing, lets it be added (found by the differential tests).
+	rfd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil
 	}
-	if rfd != fd {
-		defer unix.Close(rfd)
-	}
+	defer unix.Close(rfd)
 	mem, err := unix.Mmap(rfd, 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		return nil
