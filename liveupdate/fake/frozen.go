@@ -5,7 +5,6 @@ package fake
 import (
 	"encoding/binary"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -77,17 +76,13 @@ func pinPages(fd int, size int64) *witness {
 }
 
 func pinMap(fd int, size int64) *witness {
-	// The mapping is of a read-only open of the memfd: a shared mapping
-	// of a file open for writing counts as writable (VM_MAYWRITE) even
-	// without PROT_WRITE, and then the user's F_ADD_SEALS of
-	// F_SEAL_WRITE (or of F_SEAL_EXEC, which adds it for an executable
-	// memfd) answered EBUSY, where the kernel, which pins folios and
-	// maps nothing, lets it be added (found by the differential tests).
-	rfd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	rfd, err := readable(fd)
 	if err != nil {
 		return nil
 	}
-	defer unix.Close(rfd)
+	if rfd != fd {
+		defer unix.Close(rfd)
+	}
 	mem, err := unix.Mmap(rfd, 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		return nil
