@@ -42,6 +42,11 @@ import (
 // failed mlock because of RLIMIT_MEMLOCK, no /proc, or a pagemap that
 // does not show the pages just locked, as under qemu-user), a truncate
 // followed by a rewrite that leaves at least as many pages as before.
+// Without the witness the block count is the one before the fake's pin:
+// the pages the pin faulted into holes are clean, and the kernel drops
+// clean shmem pages nothing maps (on reclaim, or a write to
+// /proc/sys/vm/drop_caches), which lowers the count with no release by
+// the user.
 const witnessMax = 64 << 20
 
 // maxWitnesses bounds the witness mappings a process holds at once, far

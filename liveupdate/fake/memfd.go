@@ -71,7 +71,7 @@ const kcmpFile = 0 // KCMP_FILE
 type memfdPrivate struct {
 	size   int64  // at preserve: the size the kernel would freeze
 	seals  uint32 // memfd-v2: at preserve
-	blocks int64  // st_blocks once the pages are pinned: only a release lowers it
+	blocks int64  // st_blocks at preserve (with a witness, once it pins the pages): only a release lowers it
 	pin    *witness
 }
 
@@ -101,12 +101,18 @@ func (h *memfdHandler) Preserve(f *HandlerFile) error {
 			return unix.EFBIG
 		}
 	}
-	p.pin = pinPages(f.FD, st.Size)
-	if err := unix.Fstat(f.FD, &st); err != nil {
-		p.pin.release()
-		return err
-	}
+	// The block count before the pin: the pages the pin faults into
+	// holes are clean, and unless the witness keeps them mapped and
+	// locked the kernel may drop them again, which is no release.
 	p.blocks = st.Blocks
+	p.pin = pinPages(f.FD, st.Size)
+	if p.pin != nil {
+		if err := unix.Fstat(f.FD, &st); err != nil {
+			p.pin.release()
+			return err
+		}
+		p.blocks = st.Blocks
+	}
 	f.Private = p
 	return nil
 }
