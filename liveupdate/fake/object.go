@@ -296,8 +296,9 @@ func parseControl(oob []byte) (fds []int, ok bool) {
 // and a reply socket that cannot take it at once (a datagram socket whose
 // peer's queue is full, a full stream socket) loses it, the new fd in it
 // included, whose object is then released. Kernel.Close waits for the
-// request, not for the close of the reply socket, whose close(2) the
-// client can make block (a TCP socket lingering with unsent data).
+// request and for the close of an AF_UNIX reply socket, but not for the
+// close of any other reply fd, whose close(2) the client can make block
+// (a TCP socket lingering with unsent data).
 //
 // The other fds a request brings (the file to preserve, any extra) are
 // closed before the reply, so that the fake holds no copy of a user's fd
@@ -308,9 +309,24 @@ func parseControl(oob []byte) (fds []int, ok bool) {
 func (o *object) serve(msg []byte, fds []int) {
 	replyFD := fds[0]
 	o.answer(msg, replyFD, fds[1:])
-	o.k.serving.Done()
-	unix.Close(replyFD)
+	if unixSocket(replyFD) {
+		// The reply socket our client sends: its close(2) never
+		// blocks, so Kernel.Close waits for it too, and a test that
+		// counts its fds after Close finds none of the fake's.
+		unix.Close(replyFD)
+		o.k.serving.Done()
+	} else {
+		o.k.serving.Done()
+		unix.Close(replyFD)
+	}
 	o.done()
+}
+
+// unixSocket tells whether fd is an AF_UNIX socket, whose close(2) does
+// not block (no linger, no flush).
+func unixSocket(fd int) bool {
+	d, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	return err == nil && d == unix.AF_UNIX
 }
 
 // answer runs the request and sends its reply on replyFD.
