@@ -303,8 +303,9 @@ func incomingSession(b *testing.B, n int) (*fake.Kernel, *liveupdate.Session) {
 }
 
 // BenchmarkMemfdThroughImage carries a 256 MiB memfd through a live
-// update (freeze into the image, boot, retrieve into a new memfd) beside a
-// plain copy of the same bytes from one memfd to another.
+// update (freeze into the image, boot, retrieve into a new memfd) beside
+// copies of the same bytes from one memfd to a new one: through a buffer
+// (pread and pwrite), and in the kernel (copy_file_range).
 func BenchmarkMemfdThroughImage(b *testing.B) {
 	const size = 256 << 20
 	src, err := unix.MemfdCreate("src", unix.MFD_CLOEXEC)
@@ -326,6 +327,21 @@ func BenchmarkMemfdThroughImage(b *testing.B) {
 			for off := 0; off < size; off += len(buf) {
 				unix.Pread(src, buf, int64(off))
 				unix.Pwrite(dst, buf, int64(off))
+			}
+			unix.Close(dst)
+		}
+	})
+	b.Run("copy-file-range", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			dst, _ := unix.MemfdCreate("dst", unix.MFD_CLOEXEC)
+			var soff, doff int64
+			for left := size; left > 0; {
+				n, err := unix.CopyFileRange(src, &soff, dst, &doff, left, 0)
+				if err != nil || n == 0 {
+					b.Fatalf("copy_file_range: %d, %v", n, err)
+				}
+				left -= n
 			}
 			unix.Close(dst)
 		}
