@@ -9,7 +9,7 @@ import (
 // BenchmarkWriteReadLUO writes and reads back a state of n sessions with
 // two files each; ns/op should grow linearly with n.
 func BenchmarkWriteReadLUO(b *testing.B) {
-	for _, n := range []int{1000, 10000} {
+	for _, n := range []int{1000, 10000, 100000} {
 		st := bigState(n, func(int) int { return 2 })
 		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
 			b.ReportAllocs()

@@ -1,6 +1,8 @@
 package kho
 
 import (
+	"cmp"
+	"math"
 	"slices"
 )
 
@@ -24,6 +26,63 @@ type page = [PageSize]byte
 type Memory struct {
 	pages map[uint64]*page // by page frame number
 	next  uint64           // next page frame number Alloc hands out
+	runs  []run            // the backing of every allocation, ascending
+}
+
+// run is the backing array of pages allocated together: contiguous in
+// physical addresses and in the Go heap, so that a file's contents move in
+// and out in few large copies (see contig).
+type run struct {
+	pfn   uint64 // of the first page
+	buf   []byte // a whole number of pages
+	holey bool   // some of its pages were freed
+}
+
+func (r *run) end() uint64 { return r.pfn + uint64(len(r.buf)/PageSize) }
+
+// findRun returns the index of the run holding pfn, or -1.
+func (m *Memory) findRun(pfn uint64) int {
+	i, _ := slices.BinarySearchFunc(m.runs, pfn, func(r run, pfn uint64) int {
+		switch {
+		case r.end() <= pfn:
+			return -1
+		case r.pfn > pfn:
+			return 1
+		}
+		return 0
+	})
+	if i < len(m.runs) && m.runs[i].pfn <= pfn && pfn < m.runs[i].end() {
+		return i
+	}
+	return -1
+}
+
+// addRun records a run whose pages are not in any other run.
+func (m *Memory) addRun(r run) {
+	if n := len(m.runs); n == 0 || m.runs[n-1].pfn < r.pfn {
+		m.runs = append(m.runs, r) // the usual case: ascending addresses
+		return
+	}
+	i, _ := slices.BinarySearchFunc(m.runs, r.pfn, func(r run, pfn uint64) int {
+		return cmp.Compare(r.pfn, pfn)
+	})
+	m.runs = slices.Insert(m.runs, i, r)
+}
+
+// contig returns the npages pages at the page-aligned pa as one slice when
+// they were allocated together and none of them was freed, or nil.
+func (m *Memory) contig(pa uint64, npages int) []byte {
+	pfn := pa >> pageShift
+	i := m.findRun(pfn)
+	if i < 0 || pa%PageSize != 0 || npages < 1 {
+		return nil
+	}
+	r := &m.runs[i]
+	if r.holey || uint64(npages) > r.end()-pfn {
+		return nil
+	}
+	off := (pfn - r.pfn) * PageSize
+	return r.buf[off : off+uint64(npages)*PageSize]
 }
 
 // NewMemory returns an empty memory.
@@ -39,16 +98,19 @@ func (m *Memory) Alloc(npages int) (pa uint64) {
 	if npages < 1 {
 		panic("kho: Memory.Alloc of fewer than one page")
 	}
-	if m.next+uint64(npages) > maxPFN+1 {
+	if m.next+uint64(npages) > maxPFN+1 || npages > math.MaxInt/PageSize {
 		panic("kho: physical address space exhausted")
 	}
 	first := m.next
 	m.next += uint64(npages)
-	// One backing array per allocation: no per-page allocation overhead.
-	backing := make([]page, npages)
-	for i := range backing {
-		m.pages[first+uint64(i)] = &backing[i]
+	// One backing array per allocation: no per-page allocation overhead,
+	// no pointers for the collector to scan, and a file's pages in one
+	// piece.
+	backing := make([]byte, npages*PageSize)
+	for i := range npages {
+		m.pages[first+uint64(i)] = (*page)(backing[i*PageSize : (i+1)*PageSize])
 	}
+	m.addRun(run{pfn: first, buf: backing})
 	return first << pageShift
 }
 
@@ -58,7 +120,14 @@ func (m *Memory) Alloc(npages int) (pa uint64) {
 func (m *Memory) Free(pa uint64, npages int) {
 	pfn := pa >> pageShift
 	for i := 0; i < npages; i++ {
-		delete(m.pages, pfn+uint64(i))
+		p := pfn + uint64(i)
+		if m.pages[p] == nil {
+			continue
+		}
+		delete(m.pages, p)
+		if r := m.findRun(p); r >= 0 {
+			m.runs[r].holey = true
+		}
 	}
 }
 
@@ -94,6 +163,13 @@ func (m *Memory) span(pa uint64, n int) []byte {
 // setPage installs a page at a page-aligned pa (used by ReadImage).
 func (m *Memory) setPage(pa uint64, pg *page) {
 	pfn := pa >> pageShift
+	if old := m.pages[pfn]; old != nil {
+		if r := m.findRun(pfn); r >= 0 {
+			m.runs[r].holey = true
+		}
+	} else {
+		m.addRun(run{pfn: pfn, buf: pg[:]})
+	}
 	m.pages[pfn] = pg
 	if pfn >= m.next {
 		m.next = pfn + 1

@@ -223,7 +223,10 @@ func (k *Kernel) CheckFaults() error {
 func (f *faults) checkMatch(outgoing []*session) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	byName := map[string]*session{}
+	if len(f.freezeErr) == 0 && len(f.retrieveErr) == 0 {
+		return nil // nothing armed: no index of the outgoing sessions
+	}
+	byName := make(map[string]*session, len(outgoing))
 	for _, s := range outgoing {
 		byName[s.name] = s
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -120,7 +121,7 @@ func (b *boot) serializeSessions() (*kho.Image, *KexecError) {
 	b.outgoing.mu.Lock()
 	defer b.outgoing.mu.Unlock()
 	mem := kho.NewMemory()
-	st := &kho.State{LiveupdateNum: b.liveupdateNum + 1}
+	st := &kho.State{LiveupdateNum: b.liveupdateNum + 1, Sessions: make([]kho.SessionState, 0, len(b.outgoing.sessions))}
 	// The session blocks the kernel grew (Linux 7.2), all of them
 	// written, as luo_session_serialize fills the block set it has.
 	st.SessionBlocks = b.outgoing.nblocks
@@ -172,6 +173,9 @@ func (b *boot) freezeSession(s *session, mem *kho.Memory) (kho.SessionState, *Ke
 		return kho.SessionState{}, &KexecError{Err: err}
 	}
 	ss := kho.SessionState{Name: s.name}
+	if len(s.files) > 0 {
+		ss.Files = make([]kho.FileSer, 0, len(s.files))
+	}
 	for i, f := range s.files {
 		f.hf.Mem = mem
 		if err := f.h.Freeze(&f.hf); err != nil {
@@ -263,8 +267,12 @@ func (b *boot) restore(in *incomingState) error {
 	pages := &restoredPages{r: kho.NewRestorer(in.img.Mem)}
 	fileBlocks := pages.r.RestoreLUO(in.img.Root)
 	b.pages = pages
+	b.incoming.sessions = slices.Grow(b.incoming.sessions, len(in.st.Sessions))
 	for i, ss := range in.st.Sessions {
 		s := &session{name: ss.Name}
+		if len(ss.Files) > 0 {
+			s.files = make([]*file, 0, len(ss.Files))
+		}
 		if i < len(fileBlocks) {
 			s.fileBlocks = fileBlocks[i]
 		}
