@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,6 +87,12 @@ type Reply struct {
 // PRESERVE_FD file, NoAttach or BadAttach. The error is nil, the fake
 // kernel's errno, ErrGone or ErrStale; a Reply with NewFD >= 0 comes only
 // with a nil error.
+//
+// Each exchange makes a reply socket pair and sends one end with the
+// request, closing its own copy once sent: only the fake then holds it,
+// so when the fake is gone, however it went, the reply socket reads
+// end-of-file. The fake shuts a reply socket down when it does not send
+// the whole answer, which reads as end-of-file too.
 func Exchange(fd int, req uint32, arg []byte, attach int) (Reply, error) {
 	none := Reply{NewFD: -1}
 	if len(arg) > MaxArg {
@@ -105,22 +112,30 @@ func Exchange(fd int, req uint32, arg []byte, attach int) (Reply, error) {
 	mine, theirs := pair[0], pair[1]
 	defer unix.Close(mine)
 
-	var h [RequestHeaderLen]byte
-	fds := []int{theirs}
-	if attach >= 0 {
-		fds = append(fds, attach)
+	// The message is built on the stack for the kernel's structs (at
+	// most 72 bytes), and the rights without unix.UnixRights.
+	var small [RequestHeaderLen + smallArg]byte
+	var msg []byte
+	if len(arg) <= smallArg {
+		msg = small[:RequestHeaderLen+len(arg)]
+	} else {
+		msg = make([]byte, RequestHeaderLen+len(arg))
 	}
-	msg := make([]byte, 0, RequestHeaderLen+len(arg))
-	EncodeRequest(&h, req, flags, len(arg))
-	msg = append(append(msg, h[:]...), arg...)
-	err = sendmsg(fd, msg, fds)
+	copy(msg[RequestHeaderLen:], arg)
+	h := (*[RequestHeaderLen]byte)(msg)
+	EncodeRequest(h, req, flags, len(arg))
+	var oob [RightsSpace]byte
+	n := 1
+	if attach >= 0 {
+		n = 2
+	}
+	err = sendmsg(fd, msg, oob[:PutRights(&oob, theirs, attach, n)])
 	if err == unix.EBADF && flags&FlagArgFD != 0 {
 		// Either fd or the attached file is bad: find out which by
 		// sending without the attachment, and let the fake kernel
 		// answer EBADF where the kernel's checks would.
-		EncodeRequest(&h, req, flags&^FlagArgFD|FlagBadFD, len(arg))
-		copy(msg, h[:])
-		err = sendmsg(fd, msg, fds[:1])
+		EncodeRequest(h, req, flags&^FlagArgFD|FlagBadFD, len(arg))
+		err = sendmsg(fd, msg, oob[:PutRights(&oob, theirs, -1, 1)])
 	}
 	unix.Close(theirs)
 	if err != nil {
@@ -132,11 +147,44 @@ func Exchange(fd int, req uint32, arg []byte, attach int) (Reply, error) {
 	return readReply(mine, arg)
 }
 
-func sendmsg(fd int, msg []byte, fds []int) error {
+// smallArg is the longest argument sent from a buffer on the stack; the
+// kernel's structs are at most 72 bytes.
+const smallArg = 240
+
+// RightsSpace is room for an SCM_RIGHTS message of two fds: a header of
+// at most 16 bytes, the fds, aligned to 8.
+const RightsSpace = 32
+
+// PutRights writes an SCM_RIGHTS message of n (1 or 2) fds, a then b,
+// into oob and returns its length, as unix.UnixRights does without
+// allocating.
+func PutRights(oob *[RightsSpace]byte, a, b, n int) int {
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level = unix.SOL_SOCKET
+	h.Type = unix.SCM_RIGHTS
+	h.SetLen(unix.CmsgLen(4 * n))
+	data := oob[unix.CmsgLen(0):]
+	native.PutUint32(data, uint32(int32(a)))
+	if n > 1 {
+		native.PutUint32(data[4:], uint32(int32(b)))
+	}
+	return unix.CmsgSpace(4 * n)
+}
+
+func sendmsg(fd int, msg, oob []byte) error {
 	for {
-		err := unix.Sendmsg(fd, msg, unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL)
+		err := unix.Sendmsg(fd, msg, oob, nil, unix.MSG_NOSIGNAL)
 		if err != unix.EINTR {
 			return err
+		}
+	}
+}
+
+func recv(sock int, buf, oob []byte) (n, oobn int, err error) {
+	for {
+		n, oobn, _, _, err = unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err != unix.EINTR {
+			return n, oobn, err
 		}
 	}
 }
@@ -149,41 +197,35 @@ func readReply(sock int, arg []byte) (Reply, error) {
 	var bufArr [ReplyHeaderLen + MaxReply]byte
 	var oobArr [64]byte
 	buf, oob := bufArr[:], oobArr[:unix.CmsgSpace(4*4)]
-	var n, oobn int
-	var err error
-	for {
-		n, oobn, _, _, err = unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	n, oobn, err := recv(sock, buf, oob)
 	if err != nil {
 		return none, err
 	}
-	var got []int
+	var got [4]int
+	ngot := 0
 	if oobn > 0 {
-		got, err = ParseRights(oob[:oobn])
+		ngot, err = parseRightsInto(oob[:oobn], &got)
 		if err != nil {
 			return none, err
 		}
 	}
 	if n == 0 {
-		closeAll(got)
+		closeAll(got[:ngot])
 		return none, ErrGone
 	}
 	errno, flags, payload, err := DecodeReply(buf[:n])
 	if err != nil {
-		closeAll(got)
+		closeAll(got[:ngot])
 		return none, err
 	}
 	if flags&ReplyStale != 0 {
-		closeAll(got)
+		closeAll(got[:ngot])
 		return none, ErrStale
 	}
 	r := Reply{Payload: arg[:copy(arg, payload)], NewFD: -1}
 	if flags&ReplyNewFD != 0 {
-		if len(got) != 1 || len(arg) < 8 || errno != 0 {
-			closeAll(got)
+		if ngot != 1 || len(arg) < 8 || errno != 0 {
+			closeAll(got[:ngot])
 			return none, ErrMalformed
 		}
 		r.NewFD = got[0]
@@ -197,14 +239,26 @@ func readReply(sock int, arg []byte) (Reply, error) {
 				break
 			}
 		}
-	} else if len(got) > 0 {
-		closeAll(got)
+	} else if ngot > 0 {
+		closeAll(got[:ngot])
 		return none, ErrMalformed
 	}
 	if errno != 0 {
 		return r, errno
 	}
 	return r, nil
+}
+
+// parseRightsInto puts the fds of every SCM_RIGHTS message in oob into
+// got, closing any beyond its room, and returns how many it put.
+func parseRightsInto(oob []byte, got *[4]int) (int, error) {
+	fds, err := ParseRights(oob)
+	if err != nil {
+		return 0, err
+	}
+	n := copy(got[:], fds)
+	closeAll(fds[n:])
+	return n, nil
 }
 
 // ParseRights returns the fds of every SCM_RIGHTS message in oob.

@@ -8,7 +8,9 @@
 // other socket, in any process it is passed to. A request is one message on
 // the user's end carrying the ioctl's request word and argument bytes, with
 // a fresh reply socket (and, for PRESERVE_FD, the file) attached as
-// SCM_RIGHTS; the answer comes back on the reply socket. When every copy of
+// SCM_RIGHTS; the answer comes back on the reply socket, which the fake
+// shuts down instead when it drops the request unanswered (a message that
+// is not a request) or cannot send the whole answer. When every copy of
 // the user's end is closed, the fake kernel reads end-of-file on its end:
 // that is the fake's file release, whoever closed it and however.
 package fakewire

@@ -388,3 +388,85 @@ func BenchmarkMemfdThroughImage(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkBaseline is what a fake request is measured against: a blocking
+// SOCK_SEQPACKET round trip between two goroutines of this process, a
+// request of a header and a small argument answered by a reply of a
+// header and a payload, as the fake's are. seqpacket carries no fd;
+// seqpacket-fd passes one (a memfd) by SCM_RIGHTS with the request, which
+// the answering side closes before it replies, as the fake closes a
+// request's file.
+func BenchmarkBaseline(b *testing.B) {
+	for _, withFD := range []bool{false, true} {
+		name := "seqpacket"
+		if withFD {
+			name = "seqpacket-fd"
+		}
+		b.Run(name, func(b *testing.B) { benchSeqpacket(b, withFD) })
+	}
+}
+
+func benchSeqpacket(b *testing.B, withFD bool) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	client, server := pair[0], pair[1]
+	defer unix.Close(client)
+	var rights []byte
+	if withFD {
+		fd, err := unix.MemfdCreate("m", unix.MFD_CLOEXEC)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer unix.Close(fd)
+		rights = unix.UnixRights(fd)
+	}
+	served := make(chan error, 1)
+	go func() {
+		defer unix.Close(server)
+		buf := make([]byte, 64)
+		oob := make([]byte, unix.CmsgSpace(4*4))
+		reply := make([]byte, 40)
+		for {
+			n, oobn, _, _, err := unix.Recvmsg(server, buf, oob, unix.MSG_CMSG_CLOEXEC)
+			if err != nil || n == 0 {
+				served <- err
+				return
+			}
+			if oobn > 0 {
+				msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+				if err != nil || len(msgs) != 1 {
+					served <- fmt.Errorf("control data: %v", err)
+					return
+				}
+				fds, err := unix.ParseUnixRights(&msgs[0])
+				if err != nil {
+					served <- err
+					return
+				}
+				for _, fd := range fds {
+					unix.Close(fd)
+				}
+			}
+			if err := unix.Sendmsg(server, reply, nil, nil, unix.MSG_NOSIGNAL); err != nil {
+				served <- err
+				return
+			}
+		}
+	}()
+	req := make([]byte, 32)
+	reply := make([]byte, 64)
+	for b.Loop() {
+		if err := unix.Sendmsg(client, req, rights, nil, unix.MSG_NOSIGNAL); err != nil {
+			b.Fatal(err)
+		}
+		if n, err := unix.Read(client, reply); err != nil || n != 40 {
+			b.Fatalf("reply: %d bytes, %v", n, err)
+		}
+	}
+	unix.Shutdown(client, unix.SHUT_WR)
+	if err := <-served; err != nil {
+		b.Fatal(err)
+	}
+}

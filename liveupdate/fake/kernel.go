@@ -28,6 +28,7 @@ type Kernel struct {
 	epfd    int            // every object's fd, for hang-ups (reap)
 	loops   sync.WaitGroup // the objects' goroutines
 	serving sync.WaitGroup // requests being answered
+	msgBufs sync.Pool      // *msgBuf, for requests being read and answered
 	objsMu  sync.Mutex
 	objs    map[int]*object // by our fd
 	closed  bool
@@ -216,7 +217,8 @@ func (k *Kernel) reap() {
 	if k.isClosed() {
 		return // Close closes the epoll fd: its number may be another file's
 	}
-	events := make([]unix.EpollEvent, 64)
+	var eventsArr [64]unix.EpollEvent
+	events := eventsArr[:]
 	for {
 		n, err := unix.EpollWait(k.epfd, events, 0)
 		if err == unix.EINTR {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/go-luo/luo/internal/fakewire"
 	"golang.org/x/sys/unix"
@@ -167,7 +168,11 @@ func (o *object) pumpLocked() (hup bool) {
 			o.throttled = true
 			return false
 		}
-		msg, fds, err := recvMessage(o.fd)
+		buf := o.k.getBuf()
+		msg, fds, err := recvMessage(o.fd, buf)
+		if err != nil || msg == nil {
+			o.k.msgBufs.Put(buf)
+		}
 		switch {
 		case err == unix.EAGAIN:
 			return false
@@ -189,13 +194,16 @@ func (o *object) pumpLocked() (hup bool) {
 			// Not a hang-up, and no message to drop: wait for the
 			// next one.
 			return false
-		case len(fds) == 0:
+		case msg == nil:
+			continue // dropped by recvMessage
+		case fds.n == 0:
+			o.k.msgBufs.Put(buf)
 			continue // no reply socket: not a request (a write(2)); drop it
 		}
 		o.inflight++
 		o.get()
 		o.k.serving.Add(1)
-		go o.serve(msg, fds)
+		go o.serve(buf, msg, fds)
 	}
 }
 
@@ -211,21 +219,59 @@ func (o *object) done() {
 	}
 }
 
-// errHangUp is recvMessage's end of file.
-var errHangUp = errors.New("fake: hang-up")
-
 // maxMessage is the longest request message: a header and the largest
 // argument Call sends. A longer message is read no further than this,
 // and dropped.
 const maxMessage = fakewire.RequestHeaderLen + fakewire.MaxArg
 
-// controlLen is room for the sender's credentials and four fds: a request
-// carries at most a reply socket and the file to preserve; the kernel
-// closes fds beyond what fits.
-var controlLen = unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(4*4)
+// msgBuf holds one request message as read.
+type msgBuf [maxMessage]byte
 
-// recvMessage reads one message and the fds attached to it, or returns
-// errHangUp at end of file.
+// getBuf returns a message buffer from the kernel's pool: a request is
+// read in one recvmsg, into room for the longest, which is too big to
+// make for each.
+func (k *Kernel) getBuf() *msgBuf {
+	if b, ok := k.msgBufs.Get().(*msgBuf); ok {
+		return b
+	}
+	return new(msgBuf)
+}
+
+// maxFDs is the most fds a request message's control data brings: its
+// room (controlLen) holds the sender's credentials and four fds; the
+// kernel closes those beyond what fits.
+const maxFDs = 4
+
+// controlLen is room for the sender's credentials and four fds: a request
+// carries at most a reply socket and the file to preserve.
+const controlLen = 32 + 16 + 4*maxFDs // CmsgSpace(ucred) is at most 32, a header at most 16
+
+// rights is the fds a message brought: a request's reply socket first,
+// then the file to preserve.
+type rights struct {
+	fd [maxFDs]int
+	n  int
+}
+
+func (r *rights) all() []int { return r.fd[:r.n] }
+
+// drop closes a message's fds unanswered. A reply socket comes first;
+// it is shut down before it is closed, so that a client waiting on it,
+// which may hold another copy of its peer's end to use again, reads
+// end-of-file and knows no answer comes.
+func (r *rights) drop() {
+	if r.n > 0 {
+		unix.Shutdown(r.fd[0], unix.SHUT_RDWR)
+	}
+	closeFDs(r.all())
+	r.n = 0
+}
+
+// errHangUp is recvMessage's end of file.
+var errHangUp = errors.New("fake: hang-up")
+
+// recvMessage reads one message, in one recvmsg, into buf and the fds
+// attached to it, or returns errHangUp at end of file.
 //
 // On SOCK_SEQPACKET a message of no bytes (write(fd, buf, 0)) reads as
 // zero bytes, like the end of file. Our end has SO_PASSCRED set before any
@@ -234,57 +280,77 @@ var controlLen = unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(4*4)
 // __scm_recv_common): a read that returns neither bytes nor control data
 // is the end of file and nothing else. A message that is not a request is
 // returned with its fds for serve to drop; one longer than maxMessage or
-// with unreadable control data is dropped here.
-func recvMessage(fd int) (msg []byte, fds []int, err error) {
+// with unreadable control data is dropped here (msg nil, err nil).
+func recvMessage(fd int, buf *msgBuf) (msg []byte, fds rights, err error) {
+	var oob [controlLen]byte
 	for {
-		var peek [1]byte
-		n, _, _, _, err := unix.Recvmsg(fd, peek[:], nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		n, oobn, flags, err := recvmsg(fd, buf[:], oob[:], unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return nil, nil, err
-		}
-		buf := make([]byte, min(n, maxMessage))
-		oob := make([]byte, controlLen)
-		n, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, nil, err
+			return nil, fds, err
 		}
 		if n == 0 && oobn == 0 {
-			return nil, nil, errHangUp
+			return nil, fds, errHangUp
 		}
-		fds, ok := parseControl(oob[:oobn])
+		ok := parseControl(oob[:oobn], &fds)
 		if !ok || flags&unix.MSG_TRUNC != 0 {
-			closeFDs(fds)
-			return nil, nil, nil
+			fds.drop()
+			return nil, fds, nil
 		}
 		return buf[:n], fds, nil
 	}
 }
 
-// parseControl returns the fds of every SCM_RIGHTS message in oob; the
-// credentials are ignored. ok is false when oob does not parse, which the
-// kernel's own control data always does.
-func parseControl(oob []byte) (fds []int, ok bool) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return nil, false
+// recvmsg is recvmsg(2) of one buffer, without the sender's address,
+// which unix.Recvmsg would decode (the user's end is bound) and allocate.
+func recvmsg(fd int, p, oob []byte, flags int) (n, oobn, recvflags int, err error) {
+	var iov unix.Iovec
+	iov.Base = &p[0]
+	iov.SetLen(len(p))
+	var msg unix.Msghdr
+	msg.Iov = &iov
+	msg.SetIovlen(1)
+	msg.Control = &oob[0]
+	msg.SetControllen(len(oob))
+	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(flags))
+	if e != 0 {
+		return 0, 0, 0, e
 	}
-	for i := range msgs {
-		if msgs[i].Header.Level != unix.SOL_SOCKET || msgs[i].Header.Type != unix.SCM_RIGHTS {
-			continue
+	return int(r), int(msg.Controllen), int(msg.Flags), nil
+}
+
+// parseControl puts the fds of every SCM_RIGHTS message in oob into fds;
+// the credentials are ignored. ok is false when oob does not parse, which
+// the kernel's own control data always does.
+func parseControl(oob []byte, fds *rights) (ok bool) {
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(oob) {
+			return false
 		}
-		r, err := unix.ParseUnixRights(&msgs[i])
-		if err != nil {
-			return fds, false
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_RIGHTS {
+			data := oob[unix.CmsgLen(0):l]
+			for len(data) >= 4 {
+				fd := int(int32(binary.NativeEndian.Uint32(data)))
+				if fds.n < maxFDs {
+					fds.fd[fds.n] = fd
+					fds.n++
+				} else {
+					unix.Close(fd)
+				}
+				data = data[4:]
+			}
 		}
-		fds = append(fds, r...)
+		next := unix.CmsgSpace(l - unix.CmsgLen(0))
+		if next >= len(oob) {
+			break
+		}
+		oob = oob[next:]
 	}
-	return fds, true
+	return true
 }
 
 // serve answers one request message and sends the reply on the reply
@@ -295,10 +361,12 @@ func parseControl(oob []byte) (fds []int, ok bool) {
 // Nothing here waits for the client: the reply is sent without blocking,
 // and a reply socket that cannot take it at once (a datagram socket whose
 // peer's queue is full, a full stream socket) loses it, the new fd in it
-// included, whose object is then released. Kernel.Close waits for the
-// request and for the close of an AF_UNIX reply socket, but not for the
-// close of any other reply fd, whose close(2) the client can make block
-// (a TCP socket lingering with unsent data).
+// included, whose object is then released. A reply socket that did not
+// take the whole answer is shut down, so that a client waiting on it reads
+// end-of-file. Kernel.Close waits for the request and for the close of an
+// AF_UNIX reply socket, but not for the close of any other reply fd, whose
+// close(2) the client can make block (a TCP socket lingering with unsent
+// data).
 //
 // The other fds a request brings (the file to preserve, any extra) are
 // closed before the reply, so that the fake holds no copy of a user's fd
@@ -306,9 +374,12 @@ func parseControl(oob []byte) (fds []int, ok bool) {
 // socket lingering, a FUSE file whose daemon does not answer the flush)
 // holds its request there, and Close with it: the one wait on a client
 // left, and only for files no honest request carries.
-func (o *object) serve(msg []byte, fds []int) {
-	replyFD := fds[0]
-	o.answer(msg, replyFD, fds[1:])
+func (o *object) serve(buf *msgBuf, msg []byte, fds rights) {
+	replyFD := fds.fd[0]
+	if !o.answer(msg, replyFD, fds.fd[1:fds.n]) {
+		unix.Shutdown(replyFD, unix.SHUT_RDWR)
+	}
+	o.k.msgBufs.Put(buf)
 	if unixSocket(replyFD) {
 		// The reply socket our client sends: its close(2) never
 		// blocks, so Kernel.Close waits for it too, and a test that
@@ -329,13 +400,14 @@ func unixSocket(fd int) bool {
 	return err == nil && d == unix.AF_UNIX
 }
 
-// answer runs the request and sends its reply on replyFD.
-func (o *object) answer(msg []byte, replyFD int, extra []int) {
+// answer runs the request and sends its reply on replyFD; it reports
+// whether the whole reply was sent.
+func (o *object) answer(msg []byte, replyFD int, extra []int) (sent bool) {
 	req, flags, arg, err := fakewire.DecodeRequest(msg)
 	if err != nil {
 		closeFDs(extra)
 		o.put()
-		return
+		return false
 	}
 	r := &request{req: req, flags: flags, arg: arg, argFD: -1, newFD: -1}
 	if flags&fakewire.FlagArgFD != 0 && len(extra) > 0 {
@@ -352,31 +424,35 @@ func (o *object) answer(msg []byte, replyFD int, extra []int) {
 		unix.Close(r.argFD)
 	}
 	o.put()
-	var h [fakewire.ReplyHeaderLen]byte
 	rflags := uint32(0)
+	var oob [fakewire.RightsSpace]byte
 	var rights []byte
 	if r.stale {
 		rflags |= fakewire.ReplyStale
 	}
 	if r.newFD >= 0 {
 		rflags |= fakewire.ReplyNewFD
-		rights = unix.UnixRights(r.newFD)
+		rights = oob[:fakewire.PutRights(&oob, r.newFD, -1, 1)]
 	}
-	fakewire.EncodeReply(&h, r.errno, rflags)
-	out := append(h[:], r.reply...)
+	var outArr [fakewire.ReplyHeaderLen + fakewire.MaxReply]byte
+	out := outArr[:fakewire.ReplyHeaderLen]
+	fakewire.EncodeReply((*[fakewire.ReplyHeaderLen]byte)(out), r.errno, rflags)
+	out = append(out, r.reply...)
 	err = sendReply(replyFD, out, rights)
 	if r.newFD >= 0 {
 		// Sent, our copy goes; not sent (the caller is gone, or its
 		// reply socket is full), the object behind it is released, as
 		// when the kernel's reply copy fails and it puts the new file.
 		// Then tell the caller the fd it holds is the only one (if
-		// this is lost too, the close of the reply socket says it).
+		// this is lost too, the shutdown of the reply socket says it).
 		unix.Close(r.newFD)
 		if err == nil {
+			var h [fakewire.ReplyHeaderLen]byte
 			fakewire.EncodeReply(&h, 0, fakewire.ReplyDone)
-			sendReply(replyFD, h[:], nil)
+			err = sendReply(replyFD, h[:], nil)
 		}
 	}
+	return err == nil
 }
 
 // sendReply sends a reply without ever blocking.

@@ -124,3 +124,47 @@ func TestReplySocketFull(t *testing.T) {
 	unix.Close(peer)
 	peer = -1
 }
+
+// A request the fake drops unanswered (here, one with a bad magic) has its
+// reply socket shut down, not just closed: a client that keeps another
+// copy of the socket's peer end, to use it again, reads end-of-file there
+// rather than wait for an answer that never comes.
+func TestDroppedRequestShutsReplySocket(t *testing.T) {
+	checkFDs(t)
+	k, err := fake.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	d, err := k.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, theirs := p[0], p[1]
+	defer unix.Close(mine)
+	defer unix.Close(theirs) // kept, as a client reusing the pair would
+	tv := unix.NsecToTimeval(generous.Nanoseconds())
+	if err := unix.SetsockoptTimeval(mine, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		t.Fatal(err)
+	}
+	msg := make([]byte, fakewire.RequestHeaderLen) // magic 0: not a request
+	if err := unix.Sendmsg(d.Fd(), msg, unix.UnixRights(theirs), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	var buf [64]byte
+	n, err := unix.Read(mine, buf[:])
+	if err != nil || n != 0 {
+		t.Fatalf("read of the dropped request's reply socket = %d, %v; want end-of-file (0, nil)", n, err)
+	}
+	// The device still serves requests.
+	s, err := d.CreateSession("after-drop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+}
