@@ -282,9 +282,13 @@ var errHangUp = errors.New("fake: hang-up")
 // returned with its fds for serve to drop; one longer than maxMessage or
 // with unreadable control data is dropped here (msg nil, err nil).
 func recvMessage(fd int, buf *msgBuf) (msg []byte, fds rights, err error) {
-	var oob [controlLen]byte
+	// Word-aligned, as parseControl reads the headers in place (a byte
+	// array on the stack may sit at any address, and strict-alignment
+	// machines fault on an unaligned load).
+	var words [controlLen / 8]uint64
+	oob := unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), controlLen)
 	for {
-		n, oobn, flags, err := recvmsg(fd, buf[:], oob[:], unix.MSG_CMSG_CLOEXEC)
+		n, oobn, flags, err := recvmsg(fd, buf[:], oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
 			continue
 		}
