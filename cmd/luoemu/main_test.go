@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,10 +19,19 @@ const helperEnv = "LUOEMU_TEST_HELPER"
 // testHelpers are the programs the test binary can be, by name.
 var testHelpers = map[string]func(args []string) int{}
 
-// luoemuBin is the luoemu binary TestMain builds for the tests.
+// luoemuName is the name under which the test binary is luoemu: TestMain
+// runs main for a process started as it.
+const luoemuName = "luoemu"
+
+// luoemuBin is the luoemu binary of the tests: a link to (or a copy of)
+// the test binary named luoemuName, which holds every file of package
+// main, so that the tests need no "go build" of their own.
 var luoemuBin string
 
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == luoemuName {
+		main()
+	}
 	if name := os.Getenv(helperEnv); name != "" {
 		h, ok := testHelpers[name]
 		if !ok {
@@ -46,15 +56,42 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	luoemuBin = filepath.Join(dir, "luoemu")
-	if out, err := exec.Command("go", "build", "-o", luoemuBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build luoemu: %v\n%s", err, out)
+	luoemuBin = filepath.Join(dir, luoemuName)
+	if err := linkSelf(luoemuBin); err != nil {
+		fmt.Fprintf(os.Stderr, "the luoemu binary: %v\n", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// linkSelf makes path the test binary: a hard link, or a copy where path
+// is on another file system. Not a symbolic link: luoemu check runs
+// /proc/self/exe, which must be named luoemuName too.
+func linkSelf(path string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if os.Link(self, path) == nil {
+		return nil
+	}
+	src, err := os.Open(self)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
 }
 
 // helperCommand returns the command that runs the test helper name with
