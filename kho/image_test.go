@@ -217,7 +217,11 @@ func TestImagePageLimit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a map of 4 Mi pages")
 	}
+	t.Parallel() // memory of its own, and the package's slowest test
 	m := NewMemory()
+	// Sized for every page up front: growing a map of 4 Mi entries cost
+	// more than the rest of the test.
+	m.pages = make(map[uint64]*page, MaxImagePages+1)
 	shared := new(page)
 	for i := uint64(0); i < MaxImagePages; i++ {
 		m.setPage(MemoryBase+i*PageSize, shared)
