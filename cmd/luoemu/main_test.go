@@ -4,11 +4,12 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/go-luo/luo/internal/testexec"
 )
 
 // helperEnv, when set in the environment, makes the test binary run the
@@ -57,7 +58,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	luoemuBin = filepath.Join(dir, luoemuName)
-	if err := linkSelf(luoemuBin); err != nil {
+	if err := testexec.LinkSelf(luoemuBin); err != nil {
 		fmt.Fprintf(os.Stderr, "the luoemu binary: %v\n", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
@@ -65,33 +66,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// linkSelf makes path the test binary: a hard link, or a copy where path
-// is on another file system. Not a symbolic link: luoemu check runs
-// /proc/self/exe, which must be named luoemuName too.
-func linkSelf(path string) error {
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	if os.Link(self, path) == nil {
-		return nil
-	}
-	src, err := os.Open(self)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		dst.Close()
-		return err
-	}
-	return dst.Close()
 }
 
 // helperCommand returns the command that runs the test helper name with
