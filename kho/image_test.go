@@ -219,8 +219,8 @@ func TestImagePageLimit(t *testing.T) {
 	}
 	t.Parallel() // memory of its own, and the package's slowest test
 	m := NewMemory()
-	// Sized for every page up front: growing a map of 4 Mi entries cost
-	// more than the rest of the test.
+	// Sized for every page up front, so that the map does not grow (and
+	// copy its entries) on the way to 4 Mi.
 	m.pages = make(map[uint64]*page, MaxImagePages+1)
 	shared := new(page)
 	for i := uint64(0); i < MaxImagePages; i++ {
