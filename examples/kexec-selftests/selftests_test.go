@@ -156,6 +156,7 @@ func selfBin(t *testing.T) string {
 // TestTwoProcesses runs the program twice, stage 1 and stage 2 of
 // every test handing over through an image file, then stage 2 alone.
 func TestTwoProcesses(t *testing.T) {
+	t.Parallel() // its own processes, image files and fake; no fd count
 	bin := selfBin(t)
 	dir := t.TempDir()
 	image := filepath.Join(dir, "image")
@@ -218,6 +219,7 @@ func serve(t *testing.T) (*fake.Kernel, string) {
 // served on a unix socket: stage 1 must leave a detached holder of its 2010
 // sessions that keeps them through the kexec.
 func TestDevice(t *testing.T) {
+	t.Parallel() // its own fake, socket and holder; no fd count
 	k, sock := serve(t)
 	pid := startStage1(t, sock, "all")
 	if n := len(k.State().Outgoing); n != 2010 {
@@ -241,6 +243,7 @@ func TestDevice(t *testing.T) {
 // TestDeviceFailure makes the kernel fail a retrieve in stage 2: the test
 // must be reported FAILED, with the session and token, and the run fail.
 func TestDeviceFailure(t *testing.T) {
+	t.Parallel() // its own fake, socket and holder; no fd count
 	k, sock := serve(t)
 	pid := startStage1(t, sock, "simple")
 	if err := k.Kexec(); err != nil {
