@@ -217,7 +217,11 @@ func TestImagePageLimit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a map of 4 Mi pages")
 	}
+	t.Parallel() // memory of its own, and the package's slowest test
 	m := NewMemory()
+	// Sized for every page up front, so that the map does not grow (and
+	// copy its entries) on the way to 4 Mi.
+	m.pages = make(map[uint64]*page, MaxImagePages+1)
 	shared := new(page)
 	for i := uint64(0); i < MaxImagePages; i++ {
 		m.setPage(MemoryBase+i*PageSize, shared)

@@ -211,6 +211,7 @@ func openFDs(t *testing.T, pid int) int {
 // theirs: its open fds come back to their count before, and the fake
 // keeps none of their sessions (their names can be created again).
 func TestConfineNoLeak(t *testing.T) {
+	t.Parallel() // it counts the fds of its own luoemu, not of this process
 	const rounds, perRound = 5, 8
 	cmd := luoemu(nil, helperCommand(t, "leakparent")...)
 	stdin, err := cmd.StdinPipe()

@@ -47,6 +47,7 @@ func TestConformanceMatchesKernel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the conformance suite in three luoemu runs")
 	}
+	t.Parallel() // its own directory, test binary and luoemu runs
 	f, err := os.Open(kernelResults)
 	if err != nil {
 		t.Fatal(err)

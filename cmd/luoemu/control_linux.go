@@ -48,7 +48,14 @@ func (e *emulator) controlConn(c net.Conn) {
 		e.logf("control: kexec")
 		// luoemu exits once the update has ended the tree; it waits
 		// for this answer first (run waits on replying).
+		e.kexecMu.Lock()
+		if e.exiting {
+			e.kexecMu.Unlock()
+			fmt.Fprintln(c, "error: the program tree has ended; luoemu is exiting")
+			return
+		}
 		e.replying.Add(1)
+		e.kexecMu.Unlock()
 		defer e.replying.Done()
 		if err := e.kexec(); err != nil {
 			fmt.Fprintf(c, "error: %v\n", err)

@@ -34,6 +34,10 @@ type emulator struct {
 
 	kexecMu sync.Mutex
 	kexeced bool // guarded by kexecMu
+	// exiting, guarded by kexecMu, is set when run waits on replying:
+	// a control connection adds to replying only before, so that every
+	// Add happens before the Wait.
+	exiting bool
 
 	// replying counts the control connections answering a kexec, which
 	// must have answered before luoemu exits.

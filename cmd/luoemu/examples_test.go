@@ -18,6 +18,7 @@ var holderPID = regexp.MustCompile(`(?m)^holder: pid (\d+) holds`)
 // and with -device /dev/liveupdate, across two luoemu runs: stage 1 of
 // both, then "luoemu kexec" in the tree; stage 2 of both in the next.
 func TestExamples(t *testing.T) {
+	t.Parallel() // its own binaries, images and luoemu runs
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-o", bin+"/", "../../examples/handoff", "../../examples/kexec-selftests")
 	if out, err := build.CombinedOutput(); err != nil {

@@ -181,6 +181,9 @@ func run(cfg runConfig) (int, error) {
 		log.Print(err)
 	}
 	unix.Close(int(l))
+	e.kexecMu.Lock()
+	e.exiting = true
+	e.kexecMu.Unlock()
 	e.replying.Wait()
 	if e.done() {
 		fmt.Fprintf(os.Stderr, "luoemu: live update: the sessions are in %s; run luoemu -image %s to boot the next kernel\n", cfg.image, cfg.image)

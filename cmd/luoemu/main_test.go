@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/go-luo/luo/internal/testexec"
 )
 
 // helperEnv, when set in the environment, makes the test binary run the
@@ -18,10 +20,19 @@ const helperEnv = "LUOEMU_TEST_HELPER"
 // testHelpers are the programs the test binary can be, by name.
 var testHelpers = map[string]func(args []string) int{}
 
-// luoemuBin is the luoemu binary TestMain builds for the tests.
+// luoemuName is the name under which the test binary is luoemu: TestMain
+// runs main for a process started as it.
+const luoemuName = "luoemu"
+
+// luoemuBin is the luoemu binary of the tests: a link to (or a copy of)
+// the test binary named luoemuName, which holds every file of package
+// main, so that the tests need no "go build" of their own.
 var luoemuBin string
 
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == luoemuName {
+		main()
+	}
 	if name := os.Getenv(helperEnv); name != "" {
 		h, ok := testHelpers[name]
 		if !ok {
@@ -46,9 +57,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	luoemuBin = filepath.Join(dir, "luoemu")
-	if out, err := exec.Command("go", "build", "-o", luoemuBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build luoemu: %v\n%s", err, out)
+	luoemuBin = filepath.Join(dir, luoemuName)
+	if err := testexec.LinkSelf(luoemuBin); err != nil {
+		fmt.Fprintf(os.Stderr, "the luoemu binary: %v\n", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

@@ -42,6 +42,7 @@ func python3(t *testing.T) (python, script string) {
 // outside the tree; stage 2 retrieves it, checks its bytes and finishes
 // the session.
 func TestPython(t *testing.T) {
+	t.Parallel() // each subtest has its own images and luoemu runs
 	python, script := python3(t)
 	stage2 := func(t *testing.T, img string) {
 		out, code := runOut(t, luoemu([]string{"-image", img}, python, script, "stage2"))
@@ -50,6 +51,7 @@ func TestPython(t *testing.T) {
 		}
 	}
 	t.Run("kexec-in-tree", func(t *testing.T) {
+		t.Parallel()
 		img := imagePath(t)
 		cmd := luoemu([]string{"-image", img}, python, script, "stage1", "kexec")
 		cmd.Env = append(os.Environ(), "LUOEMU="+luoemuBin)
@@ -68,6 +70,7 @@ func TestPython(t *testing.T) {
 		stage2(t, img)
 	})
 	t.Run("kexec-from-outside", func(t *testing.T) {
+		t.Parallel()
 		img, ctl := imagePath(t), controlPath(t)
 		cmd := luoemu([]string{"-image", img, "-control", ctl}, python, script, "stage1", "wait")
 		var out safeBuffer
@@ -90,6 +93,7 @@ func TestPython(t *testing.T) {
 	})
 	// Without a live update the session is not there: stage 2 must fail.
 	t.Run("stage2-without-kexec", func(t *testing.T) {
+		t.Parallel()
 		out, code := runOut(t, luoemu([]string{"-image", imagePath(t)}, python, script, "stage2"))
 		if code == 0 || !strings.Contains(out, "FileNotFoundError: [Errno 2]") {
 			t.Errorf("stage 2 on a fresh boot: exit %d, want a failure with ENOENT:\n%s", code, out)

@@ -49,10 +49,16 @@ func TestReleaseBeforeCloseReturns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a stress test")
 	}
-	for range 2 {
-		out, err := luoemu(nil, helperCommand(t, "reapstress")...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%v\n%s", err, out)
-		}
+	// The two runs are independent luoemu trees, each with its own fake:
+	// they run side by side, as the package's other slow tests do.
+	t.Parallel()
+	for run := range 2 {
+		t.Run(fmt.Sprintf("run%d", run), func(t *testing.T) {
+			t.Parallel()
+			out, err := luoemu(nil, helperCommand(t, "reapstress")...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+		})
 	}
 }

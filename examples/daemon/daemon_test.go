@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-luo/luo/examples/internal/cli"
 	"github.com/go-luo/luo/internal/fdtest"
+	"github.com/go-luo/luo/internal/testexec"
 	"github.com/go-luo/luo/liveupdate"
 	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"github.com/go-luo/luo/liveupdate/fdpass"
@@ -26,6 +27,9 @@ import (
 // TestMain lets the test binary be the client that the story starts (a copy
 // of the running program, here the test binary, with -client).
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == programName {
+		main() // the program, as TestServeDevice runs it
+	}
 	if len(os.Args) > 1 && os.Args[1] == "-client" {
 		os.Exit(program.ExitCode(run(os.Args[1:], os.Stdout), os.Stderr))
 	}
@@ -187,13 +191,18 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// TestServeDevice runs the built program as a daemon serving a device (a
+// programName is the name under which the test binary is the program.
+const programName = "daemon"
+
+// TestServeDevice runs the program as a daemon serving a device (a
 // fake kernel served on a unix socket, as /dev/liveupdate would be) and as
 // its client, across a live update and a restart of the daemon.
 func TestServeDevice(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "daemon")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	// The test binary holds every file of package main: under
+	// programName its TestMain runs main, with no go build.
+	bin := filepath.Join(t.TempDir(), programName)
+	if err := testexec.LinkSelf(bin); err != nil {
+		t.Fatal(err)
 	}
 	k := faketest.New(t)
 	dir := t.TempDir()

@@ -16,14 +16,19 @@ import (
 
 	"github.com/go-luo/luo/examples/internal/cli"
 	"github.com/go-luo/luo/internal/fdtest"
+	"github.com/go-luo/luo/internal/testexec"
 	"github.com/go-luo/luo/liveupdate/fake"
 	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"github.com/go-luo/luo/liveupdate/hold"
 )
 
 // TestMain lets the test binary be the session holder that -device -stage 1
-// starts (a copy of the running program, here the test binary).
+// starts (a copy of the running program, here the test binary), and the
+// program itself when started as handoff (see build).
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == programName {
+		main()
+	}
 	hold.Main(os.Args[1:])
 	os.Exit(m.Run())
 }
@@ -123,12 +128,17 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// build builds handoff into a temporary directory and returns its path.
+// programName is the name under which the test binary is the program.
+const programName = "handoff"
+
+// build returns the program in a temporary directory: the test binary,
+// which holds every file of package main, under programName (so its
+// TestMain runs main), with no go build.
 func build(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "handoff")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin := filepath.Join(t.TempDir(), programName)
+	if err := testexec.LinkSelf(bin); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-luo/luo/examples/internal/cli"
 	"github.com/go-luo/luo/internal/fdtest"
+	"github.com/go-luo/luo/internal/testexec"
 	"github.com/go-luo/luo/liveupdate/fake"
 	"github.com/go-luo/luo/liveupdate/fake/faketest"
 	"github.com/go-luo/luo/liveupdate/hold"
@@ -23,8 +24,12 @@ import (
 )
 
 // TestMain lets the test binary be the session holder that -device -stage 1
-// starts (a copy of the running program, here the test binary).
+// starts (a copy of the running program, here the test binary), and the
+// program itself when started as kexec-selftests (see selfBin).
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == programName {
+		main()
+	}
 	hold.Main(os.Args[1:])
 	// Under -race, a child would sleep 1 s at exit by default.
 	if os.Getenv("GORACE") == "" {
@@ -133,13 +138,26 @@ func runBin(t *testing.T, bin string, args ...string) (stdout, stderr string, co
 	return o.String(), e.String(), code
 }
 
-// TestTwoProcesses runs the built program twice, stage 1 and stage 2 of
+// programName is the name under which the test binary is the program.
+const programName = "kexec-selftests"
+
+// selfBin returns the program: the test binary, which holds every file of
+// package main, under programName (so its TestMain runs main), with no go
+// build.
+func selfBin(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), programName)
+	if err := testexec.LinkSelf(bin); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// TestTwoProcesses runs the program twice, stage 1 and stage 2 of
 // every test handing over through an image file, then stage 2 alone.
 func TestTwoProcesses(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "kexec-selftests")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	t.Parallel() // its own processes, image files and fake; no fd count
+	bin := selfBin(t)
 	dir := t.TempDir()
 	image := filepath.Join(dir, "image")
 	out, errOut, code := runBin(t, bin, "-image", image, "-stage", "1")
@@ -201,6 +219,7 @@ func serve(t *testing.T) (*fake.Kernel, string) {
 // served on a unix socket: stage 1 must leave a detached holder of its 2010
 // sessions that keeps them through the kexec.
 func TestDevice(t *testing.T) {
+	t.Parallel() // its own fake, socket and holder; no fd count
 	k, sock := serve(t)
 	pid := startStage1(t, sock, "all")
 	if n := len(k.State().Outgoing); n != 2010 {
@@ -224,6 +243,7 @@ func TestDevice(t *testing.T) {
 // TestDeviceFailure makes the kernel fail a retrieve in stage 2: the test
 // must be reported FAILED, with the session and token, and the run fail.
 func TestDeviceFailure(t *testing.T) {
+	t.Parallel() // its own fake, socket and holder; no fd count
 	k, sock := serve(t)
 	pid := startStage1(t, sock, "simple")
 	if err := k.Kexec(); err != nil {

@@ -492,8 +492,12 @@ const (
 // machine: this test binary re-executed for stage 1, which kexecs the fake
 // into an image file, then again for stage 2, which boots from it.
 func TestTwoProcesses(t *testing.T) {
+	// Each test's two processes and image are its own, and the parent
+	// counts no fds: the tests run side by side.
+	t.Parallel()
 	for _, tt := range All() {
 		t.Run(tt.Name, func(t *testing.T) {
+			t.Parallel()
 			img := filepath.Join(t.TempDir(), "image")
 			t0 := time.Now()
 			out := helper(t, "1", tt.Name, img)
