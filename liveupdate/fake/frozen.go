@@ -46,7 +46,9 @@ import (
 // the pages the pin faulted into holes are clean, and the kernel drops
 // clean shmem pages nothing maps (on reclaim, or a write to
 // /proc/sys/vm/drop_caches), which lowers the count with no release by
-// the user.
+// the user. Pages the user's own mapping read into holes before the
+// preserve are as clean: without the witness, a drop of those still
+// reads as a release.
 const witnessMax = 64 << 20
 
 // maxWitnesses bounds the witness mappings a process holds at once, far
