@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -124,18 +123,18 @@ func Exchange(fd int, req uint32, arg []byte, attach int) (Reply, error) {
 	copy(msg[RequestHeaderLen:], arg)
 	h := (*[RequestHeaderLen]byte)(msg)
 	EncodeRequest(h, req, flags, len(arg))
-	var oob [RightsSpace]byte
+	var oob Control
 	n := 1
 	if attach >= 0 {
 		n = 2
 	}
-	err = sendmsg(fd, msg, oob[:PutRights(&oob, theirs, attach, n)])
+	err = sendmsg(fd, msg, PutRights(&oob, theirs, attach, n))
 	if err == unix.EBADF && flags&FlagArgFD != 0 {
 		// Either fd or the attached file is bad: find out which by
 		// sending without the attachment, and let the fake kernel
 		// answer EBADF where the kernel's checks would.
 		EncodeRequest(h, req, flags&^FlagArgFD|FlagBadFD, len(arg))
-		err = sendmsg(fd, msg, oob[:PutRights(&oob, theirs, -1, 1)])
+		err = sendmsg(fd, msg, PutRights(&oob, theirs, -1, 1))
 	}
 	unix.Close(theirs)
 	if err != nil {
@@ -150,26 +149,6 @@ func Exchange(fd int, req uint32, arg []byte, attach int) (Reply, error) {
 // smallArg is the longest argument sent from a buffer on the stack; the
 // kernel's structs are at most 72 bytes.
 const smallArg = 240
-
-// RightsSpace is room for an SCM_RIGHTS message of two fds: a header of
-// at most 16 bytes, the fds, aligned to 8.
-const RightsSpace = 32
-
-// PutRights writes an SCM_RIGHTS message of n (1 or 2) fds, a then b,
-// into oob and returns its length, as unix.UnixRights does without
-// allocating.
-func PutRights(oob *[RightsSpace]byte, a, b, n int) int {
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-	h.Level = unix.SOL_SOCKET
-	h.Type = unix.SCM_RIGHTS
-	h.SetLen(unix.CmsgLen(4 * n))
-	data := oob[unix.CmsgLen(0):]
-	native.PutUint32(data, uint32(int32(a)))
-	if n > 1 {
-		native.PutUint32(data[4:], uint32(int32(b)))
-	}
-	return unix.CmsgSpace(4 * n)
-}
 
 func sendmsg(fd int, msg, oob []byte) error {
 	for {
@@ -195,19 +174,17 @@ func readReply(sock int, arg []byte) (Reply, error) {
 	none := Reply{NewFD: -1}
 	// A reply carries at most the kernel's largest argument struct.
 	var bufArr [ReplyHeaderLen + MaxReply]byte
-	var oobArr [64]byte
-	buf, oob := bufArr[:], oobArr[:unix.CmsgSpace(4*4)]
+	var oobBuf Control
+	buf, oob := bufArr[:], oobBuf.Bytes()
 	n, oobn, err := recv(sock, buf, oob)
 	if err != nil {
 		return none, err
 	}
-	var got [4]int
-	ngot := 0
-	if oobn > 0 {
-		ngot, err = parseRightsInto(oob[:oobn], &got)
-		if err != nil {
-			return none, err
-		}
+	var got [MaxFDs]int
+	ngot, ok := ParseRights(oob[:oobn], &got)
+	if !ok {
+		closeAll(got[:ngot])
+		return none, ErrMalformed
 	}
 	if n == 0 {
 		closeAll(got[:ngot])
@@ -247,39 +224,6 @@ func readReply(sock int, arg []byte) (Reply, error) {
 		return r, errno
 	}
 	return r, nil
-}
-
-// parseRightsInto puts the fds of every SCM_RIGHTS message in oob into
-// got, closing any beyond its room, and returns how many it put.
-func parseRightsInto(oob []byte, got *[4]int) (int, error) {
-	fds, err := ParseRights(oob)
-	if err != nil {
-		return 0, err
-	}
-	n := copy(got[:], fds)
-	closeAll(fds[n:])
-	return n, nil
-}
-
-// ParseRights returns the fds of every SCM_RIGHTS message in oob.
-func ParseRights(oob []byte) ([]int, error) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return nil, err
-	}
-	var fds []int
-	for i := range msgs {
-		r, err := unix.ParseUnixRights(&msgs[i])
-		if err != nil {
-			closeAll(fds)
-			return nil, err
-		}
-		fds = append(fds, r...)
-	}
-	if len(fds) == 0 {
-		return nil, errors.New("fakewire: control message without rights")
-	}
-	return fds, nil
 }
 
 func closeAll(fds []int) {

@@ -237,19 +237,10 @@ func (k *Kernel) getBuf() *msgBuf {
 	return new(msgBuf)
 }
 
-// maxFDs is the most fds a request message's control data brings: its
-// room (controlLen) holds the sender's credentials and four fds; the
-// kernel closes those beyond what fits.
-const maxFDs = 4
-
-// controlLen is room for the sender's credentials and four fds: a request
-// carries at most a reply socket and the file to preserve.
-const controlLen = 32 + 16 + 4*maxFDs // CmsgSpace(ucred) is at most 32, a header at most 16
-
 // rights is the fds a message brought: a request's reply socket first,
 // then the file to preserve.
 type rights struct {
-	fd [maxFDs]int
+	fd [fakewire.MaxFDs]int
 	n  int
 }
 
@@ -282,11 +273,8 @@ var errHangUp = errors.New("fake: hang-up")
 // returned with its fds for serve to drop; one longer than maxMessage or
 // with unreadable control data is dropped here (msg nil, err nil).
 func recvMessage(fd int, buf *msgBuf) (msg []byte, fds rights, err error) {
-	// Word-aligned, as parseControl reads the headers in place (a byte
-	// array on the stack may sit at any address, and strict-alignment
-	// machines fault on an unaligned load).
-	var words [controlLen / 8]uint64
-	oob := unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), controlLen)
+	var control fakewire.Control
+	oob := control.Bytes()
 	for {
 		n, oobn, flags, err := recvmsg(fd, buf[:], oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
@@ -298,7 +286,8 @@ func recvMessage(fd int, buf *msgBuf) (msg []byte, fds rights, err error) {
 		if n == 0 && oobn == 0 {
 			return nil, fds, errHangUp
 		}
-		ok := parseControl(oob[:oobn], &fds)
+		var ok bool
+		fds.n, ok = fakewire.ParseRights(oob[:oobn], &fds.fd)
 		if !ok || flags&unix.MSG_TRUNC != 0 {
 			fds.drop()
 			return nil, fds, nil
@@ -323,38 +312,6 @@ func recvmsg(fd int, p, oob []byte, flags int) (n, oobn, recvflags int, err erro
 		return 0, 0, 0, e
 	}
 	return int(r), int(msg.Controllen), int(msg.Flags), nil
-}
-
-// parseControl puts the fds of every SCM_RIGHTS message in oob into fds;
-// the credentials are ignored. ok is false when oob does not parse, which
-// the kernel's own control data always does.
-func parseControl(oob []byte, fds *rights) (ok bool) {
-	for len(oob) >= unix.SizeofCmsghdr {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		l := int(h.Len)
-		if l < unix.SizeofCmsghdr || l > len(oob) {
-			return false
-		}
-		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_RIGHTS {
-			data := oob[unix.CmsgLen(0):l]
-			for len(data) >= 4 {
-				fd := int(int32(binary.NativeEndian.Uint32(data)))
-				if fds.n < maxFDs {
-					fds.fd[fds.n] = fd
-					fds.n++
-				} else {
-					unix.Close(fd)
-				}
-				data = data[4:]
-			}
-		}
-		next := unix.CmsgSpace(l - unix.CmsgLen(0))
-		if next >= len(oob) {
-			break
-		}
-		oob = oob[next:]
-	}
-	return true
 }
 
 // serve answers one request message and sends the reply on the reply
@@ -429,14 +386,14 @@ func (o *object) answer(msg []byte, replyFD int, extra []int) (sent bool) {
 	}
 	o.put()
 	rflags := uint32(0)
-	var oob [fakewire.RightsSpace]byte
+	var oob fakewire.Control
 	var rights []byte
 	if r.stale {
 		rflags |= fakewire.ReplyStale
 	}
 	if r.newFD >= 0 {
 		rflags |= fakewire.ReplyNewFD
-		rights = oob[:fakewire.PutRights(&oob, r.newFD, -1, 1)]
+		rights = fakewire.PutRights(&oob, r.newFD, -1, 1)
 	}
 	var outArr [fakewire.ReplyHeaderLen + fakewire.MaxReply]byte
 	out := outArr[:fakewire.ReplyHeaderLen]
