@@ -72,9 +72,11 @@ type Reply struct {
 	Payload []byte
 	// NewFD is the fd a successful request made (CREATE_SESSION,
 	// RETRIEVE_SESSION, RETRIEVE_FD), installed close-on-exec in this
-	// process, or -1. The fake has closed its own copy by the time
-	// Exchange returns, so the last close of it is the file's release.
-	// Its number is not in Payload.
+	// process, or -1. By the time Exchange returns, the fake has closed
+	// any copy of its own it made for the reply, so the caller's close
+	// is the last unless the fake keeps the file itself (a retrieved
+	// file, until its session is finished, as the kernel keeps it). Its
+	// number is not in Payload.
 	NewFD int
 }
 
@@ -208,9 +210,10 @@ func readReply(sock int, arg []byte) (Reply, error) {
 		r.NewFD = got[0]
 		// Wait until the fake has closed its copy of the new fd, so
 		// that when the caller closes this one, it is the last: the
-		// release the caller expects then happens.
+		// release the caller expects then happens. A lent fd is the
+		// fake's own reference, which it keeps: nothing to wait for.
 		var done [ReplyHeaderLen]byte
-		for {
+		for flags&ReplyLent == 0 {
 			_, err := unix.Read(sock, done[:])
 			if err != unix.EINTR {
 				break

@@ -49,6 +49,7 @@ const (
 	ReplyNewFD uint32 = 1 << iota // a new fd is attached; its number goes in the argument at offset 4
 	ReplyStale                    // the object belongs to a fake kernel replaced by a live update
 	ReplyDone                     // follows a ReplyNewFD reply once the fake has closed its copy of the new fd
+	ReplyLent                     // with ReplyNewFD: the new fd is one the fake keeps open, and no ReplyDone follows
 )
 
 var native = binary.NativeEndian

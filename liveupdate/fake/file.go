@@ -3,6 +3,8 @@
 package fake
 
 import (
+	"sync"
+
 	"github.com/go-luo/luo/internal/fakewire"
 	"golang.org/x/sys/unix"
 )
@@ -15,6 +17,15 @@ type file struct {
 
 	// incoming
 	retrieveStatus unix.Errno // 0 not tried; retrieveOK after success; else the cached errno
+
+	// A retrieve's reply carries hf.FD itself (the fake's reference is
+	// the kernel's luo_file.file, which outlives the caller's fd until
+	// finish): no copy to close, so the reply needs no second message.
+	// A drop while replies are in flight leaves the fd to the last.
+	lendMu    sync.Mutex
+	lends     int  // replies in flight carrying hf.FD
+	orphan    int  // hf.FD dropped while lent, closed by the last unlend
+	hasOrphan bool // orphan is set
 }
 
 func (f *file) token() uint64 { return f.hf.Token }
@@ -39,9 +50,34 @@ func (f *file) drop() {
 	if r, ok := f.hf.Private.(interface{ release() }); ok {
 		r.release()
 	}
+	f.lendMu.Lock()
+	defer f.lendMu.Unlock()
 	if f.hf.FD >= 0 {
-		unix.Close(f.hf.FD)
+		if f.lends > 0 {
+			f.orphan, f.hasOrphan = f.hf.FD, true
+		} else {
+			unix.Close(f.hf.FD)
+		}
 		f.hf.FD = -1
+	}
+}
+
+// lend returns hf.FD for a reply to send, open until unlend. Called with
+// the session's mu held, after a successful retrieve.
+func (f *file) lend() int {
+	f.lendMu.Lock()
+	defer f.lendMu.Unlock()
+	f.lends++
+	return f.hf.FD
+}
+
+// unlend ends a lend, once its reply was sent or given up.
+func (f *file) unlend() {
+	f.lendMu.Lock()
+	defer f.lendMu.Unlock()
+	if f.lends--; f.lends == 0 && f.hasOrphan {
+		unix.Close(f.orphan)
+		f.hasOrphan = false
 	}
 }
 
@@ -164,8 +200,9 @@ func (b *boot) unpreserveFiles(s *session) {
 	s.files = nil
 }
 
-// retrieve is luo_retrieve_file; it returns a new fd for the caller.
-func (b *boot) retrieve(s *session, token uint64) (int, unix.Errno) {
+// retrieve is luo_retrieve_file. On success it returns the file's fd for
+// the reply, lent (the caller unlends it once the reply is sent).
+func (b *boot) retrieve(s *session, token uint64) (int, *file, unix.Errno) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var f *file
@@ -176,7 +213,7 @@ func (b *boot) retrieve(s *session, token uint64) (int, unix.Errno) {
 		}
 	}
 	if f == nil {
-		return -1, unix.ENOENT
+		return -1, nil, unix.ENOENT
 	}
 	if !s.retrieved.Load() {
 		// Only Linux 6.19 lets RETRIEVE_FD reach an
@@ -184,7 +221,7 @@ func (b *boot) retrieve(s *session, token uint64) (int, unix.Errno) {
 		// was never serialized and fail (with KHO warnings). The fake
 		// fails it the same way every time, without asking the
 		// handler.
-		return -1, unix.EINVAL
+		return -1, nil, unix.EINVAL
 	}
 	switch f.retrieveStatus {
 	case 0:
@@ -198,7 +235,7 @@ func (b *boot) retrieve(s *session, token uint64) (int, unix.Errno) {
 			if b.cfg.b.stickyRetrieve {
 				f.retrieveStatus = errno
 			}
-			return -1, errno
+			return -1, nil, errno
 		}
 		f.hf.FD = fd
 		f.hf.Retrieved = true
@@ -213,14 +250,14 @@ func (b *boot) retrieve(s *session, token uint64) (int, unix.Errno) {
 		}
 	case retrieveOK:
 	default:
-		return -1, f.retrieveStatus
+		return -1, nil, f.retrieveStatus
 	}
-	// Another fd of the same open file: the offset is shared.
-	fd, err := unix.FcntlInt(uintptr(f.hf.FD), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return -1, toErrno(err)
+	if f.hf.FD < 0 {
+		return -1, nil, unix.EBADF // dropped by a shutdown racing this request
 	}
-	return fd, 0
+	// The reply carries hf.FD: the caller gets another fd of the same
+	// open file, and the offset is shared.
+	return f.lend(), f, 0
 }
 
 // finishFiles is luo_file_finish: every handler may refuse (EBUSY, and

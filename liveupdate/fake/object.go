@@ -393,6 +393,9 @@ func (o *object) answer(msg []byte, replyFD int, extra []int) (sent bool) {
 	}
 	if r.newFD >= 0 {
 		rflags |= fakewire.ReplyNewFD
+		if r.lent != nil {
+			rflags |= fakewire.ReplyLent
+		}
 		rights = fakewire.PutRights(&oob, r.newFD, -1, 1)
 	}
 	var outArr [fakewire.ReplyHeaderLen + fakewire.MaxReply]byte
@@ -400,7 +403,12 @@ func (o *object) answer(msg []byte, replyFD int, extra []int) (sent bool) {
 	fakewire.EncodeReply((*[fakewire.ReplyHeaderLen]byte)(out), r.errno, rflags)
 	out = append(out, r.reply...)
 	err = sendReply(replyFD, out, rights)
-	if r.newFD >= 0 {
+	if r.lent != nil {
+		// The fake keeps its reference (the kernel's luo_file holds
+		// the file until finish), so the caller's fd is never the
+		// last: nothing to close, no second message.
+		r.lent.unlend()
+	} else if r.newFD >= 0 {
 		// Sent, our copy goes; not sent (the caller is gone, or its
 		// reply socket is full), the object behind it is released, as
 		// when the kernel's reply copy fails and it puts the new file.
@@ -437,6 +445,7 @@ type request struct {
 	errno unix.Errno
 	reply []byte // bytes to copy back into the user's argument
 	newFD int    // fd to install in the caller, or -1
+	lent  *file  // newFD is this file's own reference, lent: not closed after the reply
 	stale bool
 }
 

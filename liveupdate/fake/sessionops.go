@@ -68,7 +68,7 @@ func (b *boot) sessionIoctl(o *object, r *request) {
 	case liveupdate.CmdRetrieveFD:
 		var a liveupdate.RetrieveFDArgs
 		a.Decode(kbuf[:])
-		r.newFD, r.errno = b.retrieve(s, a.Token)
+		r.newFD, r.lent, r.errno = b.retrieve(s, a.Token)
 		if r.errno == 0 {
 			a.FD = -1
 			a.Encode(kbuf[:])
