@@ -2,6 +2,7 @@ package kho
 
 import (
 	"bytes"
+	"math"
 	"reflect"
 	"testing"
 )
@@ -22,7 +23,7 @@ func TestMemoryFreeAcrossRuns(t *testing.T) {
 	m.Free(a+99*PageSize, 3)                // again: a's last page, b and c's first
 	m.Free(c+3*PageSize, 1)                 // past the last page
 	m.Free(PageSize, MemoryBase/PageSize-1) // every page below a: none
-	m.Free(c+PageSize*8, 1<<50)             // far past c: none
+	m.Free(c+PageSize*8, math.MaxInt)       // far past c: none
 	m.Free(a, 0)
 	m.Free(a, -1)
 	if m.Pages() != 100 {
