@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -119,23 +120,18 @@ func FuzzReadImage(f *testing.F) {
 // applied. data is a sequence of records {page u8 (index into m's sorted
 // pages), offset u16 little-endian, length u8, bytes}.
 func patchMemory(m *Memory, addrs []uint64, data []byte) *Memory {
-	c := &Memory{pages: make(map[uint64]*page, len(m.pages)), next: m.next}
-	for k, v := range m.pages {
-		c.pages[k] = v
+	c := &Memory{runs: slices.Clone(m.runs), next: m.next, npages: m.npages}
+	for i := range c.runs {
+		c.runs[i].buf = slices.Clone(c.runs[i].buf)
+		c.runs[i].freed = slices.Clone(c.runs[i].freed)
 	}
-	copied := map[uint64]bool{}
 	for len(data) >= 4 {
 		pa := addrs[int(data[0])%len(addrs)]
 		off := int(binary.LittleEndian.Uint16(data[1:])) % PageSize
 		n := int(data[3])
 		data = data[4:]
 		n = min(n, len(data), PageSize-off)
-		if !copied[pa] {
-			pg := *c.pages[pa>>pageShift]
-			c.pages[pa>>pageShift] = &pg
-			copied[pa] = true
-		}
-		copy(c.pages[pa>>pageShift][off:], data[:n])
+		copy(c.page(pa)[off:], data[:n])
 		data = data[n:]
 	}
 	return c

@@ -56,21 +56,27 @@ func (img *Image) WriteTo(w io.Writer) (int64, error) {
 	binary.LittleEndian.PutUint16(hdr[8:], ImageVersion)
 	hdr[10] = nativeOrderTag()
 	binary.LittleEndian.PutUint64(hdr[16:], img.Root)
-	addrs := img.Mem.PageAddrs()
-	binary.LittleEndian.PutUint64(hdr[24:], uint64(len(addrs)))
+	m := img.Mem
+	binary.LittleEndian.PutUint64(hdr[24:], uint64(m.Pages()))
 	// Bytes still buffered when a write or Flush failed were not written.
 	written := func() int64 { return cw.n - int64(bw.Buffered()) }
 	if _, err := cw.Write(hdr[:]); err != nil {
 		return written(), err
 	}
 	var pab [8]byte
-	for _, pa := range addrs {
-		binary.LittleEndian.PutUint64(pab[:], pa)
-		if _, err := cw.Write(pab[:]); err != nil {
-			return written(), err
-		}
-		if _, err := cw.Write(img.Mem.page(pa)[:]); err != nil {
-			return written(), err
+	for i := range m.runs {
+		r := &m.runs[i]
+		for j := uint64(0); j < uint64(len(r.buf)/PageSize); j++ {
+			if r.isFreed(j) {
+				continue
+			}
+			binary.LittleEndian.PutUint64(pab[:], (r.pfn+j)<<pageShift)
+			if _, err := cw.Write(pab[:]); err != nil {
+				return written(), err
+			}
+			if _, err := cw.Write(r.buf[j*PageSize : (j+1)*PageSize]); err != nil {
+				return written(), err
+			}
 		}
 	}
 	err := bw.Flush()
@@ -92,14 +98,24 @@ func formatErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrImageFormat, fmt.Sprintf(format, args...))
 }
 
+// imageRecord is the size of a page's record in an image file.
+const imageRecord = 8 + PageSize
+
+// imageReadPages is the most page records ReadImage reads in one batch,
+// and so the most pages of one backing array it makes (1 MiB).
+const imageReadPages = 256
+
 // ReadImage reads an image written by WriteTo. It checks the magic, the
 // version, that the page contents are in this machine's byte order, that
 // the reserved bytes are zero, that the page count is at most
 // MaxImagePages, that PAs are non-zero, page aligned and strictly
 // ascending, and that nothing follows the last page. Errors about the
-// format wrap ErrImageFormat. It reads page by page and allocates a page
-// only once its bytes have arrived, so a hostile page count costs no more
-// memory than the bytes present.
+// format wrap ErrImageFormat. It reads the page records in batches that
+// double up to 256 records (1 MiB), and allocates pages only once their
+// bytes have arrived, so a hostile page count costs memory in proportion
+// to the bytes present, not to the count. Pages at consecutive PAs that
+// arrive in one batch share one backing array, as an allocation's pages
+// do, so that a memfd's contents move out of them in few copies.
 func ReadImage(r io.Reader) (*Image, error) {
 	var hdr [imageHeaderSize]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -129,25 +145,53 @@ func ReadImage(r io.Reader) (*Image, error) {
 		return nil, formatErr("page count %d above %d", count, MaxImagePages)
 	}
 	m := NewMemory()
-	var rec [8 + PageSize]byte
 	var prev uint64
-	for i := uint64(0); i < count; i++ {
-		if _, err := io.ReadFull(r, rec[:]); err != nil {
-			return nil, readErr(fmt.Sprintf("page %d of %d", i, count), err)
+	var recs []byte
+	for i, batch := uint64(0), uint64(1); i < count; batch = min(2*batch, imageReadPages) {
+		// A batch of records, twice as many as the last one up to
+		// imageReadPages: the buffer grows with the bytes that arrive.
+		want := min(count-i, batch) * imageRecord
+		if uint64(cap(recs)) < want {
+			recs = make([]byte, want)
 		}
-		pa := binary.LittleEndian.Uint64(rec[0:8])
-		switch {
-		case pa == 0:
-			return nil, formatErr("page %d at PA 0", i)
-		case pa%PageSize != 0:
-			return nil, formatErr("page %d PA %#x not page aligned", i, pa)
-		case i > 0 && pa <= prev:
-			return nil, formatErr("page %d PA %#x not above %#x", i, pa, prev)
+		n, rerr := io.ReadFull(r, recs[:want])
+		k := uint64(n) / imageRecord
+		// Check every record's PA, then install each group of pages
+		// at consecutive PAs as one run.
+		for j := uint64(0); j < k; j++ {
+			pa := binary.LittleEndian.Uint64(recs[j*imageRecord:])
+			switch {
+			case pa == 0:
+				return nil, formatErr("page %d at PA 0", i+j)
+			case pa%PageSize != 0:
+				return nil, formatErr("page %d PA %#x not page aligned", i+j, pa)
+			case i+j > 0 && pa <= prev:
+				return nil, formatErr("page %d PA %#x not above %#x", i+j, pa, prev)
+			}
+			prev = pa
 		}
-		prev = pa
-		pg := new(page)
-		copy(pg[:], rec[8:])
-		m.setPage(pa, pg)
+		for j := uint64(0); j < k; {
+			first := binary.LittleEndian.Uint64(recs[j*imageRecord:])
+			g := uint64(1)
+			for j+g < k && binary.LittleEndian.Uint64(recs[(j+g)*imageRecord:]) == first+g*PageSize {
+				g++
+			}
+			buf := make([]byte, g*PageSize)
+			for p := uint64(0); p < g; p++ {
+				rec := recs[(j+p)*imageRecord:]
+				copy(buf[p*PageSize:(p+1)*PageSize], rec[8:imageRecord])
+			}
+			if !m.appendRun(first>>pageShift, buf) {
+				// Not reached: the PAs ascend, and a page-aligned PA
+				// has a page frame number below 2^52.
+				return nil, formatErr("page %d PA %#x cannot be installed", i+j, first)
+			}
+			j += g
+		}
+		i += k
+		if rerr != nil {
+			return nil, readErr(fmt.Sprintf("page %d of %d", i, count), rerr)
+		}
 	}
 	var extra [1]byte
 	if n, err := io.ReadFull(r, extra[:]); n != 0 {

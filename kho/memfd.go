@@ -469,8 +469,10 @@ func (s *indexSet) add(i uint64) bool {
 // Size.
 //
 // Folios that follow each other in the array, in memory and in the file
-// (as WriteMemfd lays them out) go to w in one WriteAt of up to 64 MiB; w
-// sees the same bytes at the same offsets as with one WriteAt a page.
+// (as WriteMemfd lays them out) go to w in one WriteAt of up to 64 MiB for
+// each piece of them that shares a backing array (one allocation, or up to
+// 256 pages ReadImage read together); w sees the same bytes at the same
+// offsets as with one WriteAt a page.
 func (ms *MemfdSer) ReadContents(m *Memory, w io.WriterAt) error {
 	// The pending run: npages folios from page frame pfn, at file offset
 	// off, all checked.
@@ -481,19 +483,18 @@ func (ms *MemfdSer) ReadContents(m *Memory, w io.WriterAt) error {
 			return nil
 		}
 		n := min(uint64(npages)*PageSize, ms.Size-off)
-		buf := m.contig(pfn<<pageShift, npages)
 		npages = 0
-		if buf == nil { // pages not allocated together: one at a time
-			for p := uint64(0); p < n; p += PageSize {
-				pg := m.page((pfn << pageShift) + p)
-				if _, err := w.WriteAt(pg[:min(PageSize, n-p)], int64(off+p)); err != nil {
-					return fmt.Errorf("kho: writing memfd contents at %d: %w", off+p, err)
-				}
+		// One WriteAt for each piece of pages allocated together.
+		for p := uint64(0); p < n; {
+			buf := m.contig((pfn<<pageShift)+p, int((n-p+PageSize-1)/PageSize))
+			if buf == nil { // freed by w: the pages were checked
+				return decodeErr((pfn<<pageShift)+p, syscall.EIO, "folio page freed while written out")
 			}
-			return nil
-		}
-		if _, err := w.WriteAt(buf[:n], int64(off)); err != nil {
-			return fmt.Errorf("kho: writing memfd contents at %d: %w", off, err)
+			buf = buf[:min(uint64(len(buf)), n-p)]
+			if _, err := w.WriteAt(buf, int64(off+p)); err != nil {
+				return fmt.Errorf("kho: writing memfd contents at %d: %w", off+p, err)
+			}
+			p += uint64(len(buf))
 		}
 		return nil
 	}

@@ -1,9 +1,8 @@
 package kho
 
 import (
-	"cmp"
 	"math"
-	"slices"
+	"math/bits"
 )
 
 // PageSize is the size of a page and of a linked block (KHO_BLOCK_SIZE).
@@ -23,71 +22,121 @@ type page = [PageSize]byte
 // Memory is simulated preserved physical memory: sparse 4 KiB pages at
 // physical addresses. Reading or writing outside its pages fails with
 // ErrBadAddress. The zero value is not usable; call NewMemory.
+//
+// Its pages are kept in runs, one per allocation (or per piece of an image
+// file, see ReadImage), in ascending order of address: finding the page at
+// an address is a binary search over the runs, and a run's freed pages are
+// bits of a bitmap it has only once one of them is freed.
 type Memory struct {
-	pages map[uint64]*page // by page frame number
-	next  uint64           // next page frame number Alloc hands out
-	runs  []run            // the backing of every allocation, ascending
+	// runs are ascending and only ever appended to: every new run lies
+	// above all others, so an index into runs stays valid (Restorer
+	// keeps its restored pages by run index).
+	runs   []run
+	next   uint64 // next page frame number Alloc hands out
+	npages int    // pages in runs not freed
 }
 
 // run is the backing array of pages allocated together: contiguous in
 // physical addresses and in the Go heap, so that a file's contents move in
 // and out in few large copies (see contig).
 type run struct {
-	pfn   uint64 // of the first page
-	buf   []byte // a whole number of pages
-	holey bool   // some of its pages were freed
+	pfn   uint64   // of the first page
+	buf   []byte   // a whole number of pages
+	freed []uint64 // bit i set: page i was freed; nil until one is
 }
 
 func (r *run) end() uint64 { return r.pfn + uint64(len(r.buf)/PageSize) }
 
+// isFreed reports whether page i of the run was freed.
+func (r *run) isFreed(i uint64) bool {
+	return r.freed != nil && r.freed[i/64]&(1<<(i%64)) != 0
+}
+
+// present returns how many pages from page i of the run, at most n, are
+// not freed.
+func (r *run) present(i, n uint64) uint64 {
+	n = min(n, uint64(len(r.buf)/PageSize)-i)
+	if r.freed == nil {
+		return n
+	}
+	for k := uint64(0); k < n; {
+		j := i + k
+		w := r.freed[j/64] >> (j % 64)
+		if w != 0 {
+			return min(n, k+uint64(bits.TrailingZeros64(w)))
+		}
+		k += 64 - j%64
+	}
+	return n
+}
+
 // findRun returns the index of the run holding pfn, or -1.
 func (m *Memory) findRun(pfn uint64) int {
-	i, _ := slices.BinarySearchFunc(m.runs, pfn, func(r run, pfn uint64) int {
-		switch {
-		case r.end() <= pfn:
-			return -1
-		case r.pfn > pfn:
-			return 1
-		}
-		return 0
-	})
-	if i < len(m.runs) && m.runs[i].pfn <= pfn && pfn < m.runs[i].end() {
+	i := m.runAbove(pfn)
+	if i < len(m.runs) && m.runs[i].pfn <= pfn {
 		return i
 	}
 	return -1
 }
 
-// addRun records a run whose pages are not in any other run.
-func (m *Memory) addRun(r run) {
-	if n := len(m.runs); n == 0 || m.runs[n-1].pfn < r.pfn {
-		m.runs = append(m.runs, r) // the usual case: ascending addresses
-		return
+// runAbove returns the index of the first run that ends above pfn, or
+// len(m.runs).
+func (m *Memory) runAbove(pfn uint64) int {
+	lo, hi := 0, len(m.runs)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if m.runs[mid].end() <= pfn {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
 	}
-	i, _ := slices.BinarySearchFunc(m.runs, r.pfn, func(r run, pfn uint64) int {
-		return cmp.Compare(r.pfn, pfn)
-	})
-	m.runs = slices.Insert(m.runs, i, r)
+	return lo
 }
 
-// contig returns the npages pages at the page-aligned pa as one slice when
-// they were allocated together and none of them was freed, or nil.
+// appendRun adds buf, a non-empty whole number of pages, as the pages from
+// the page frame pfn, and reports whether it could: pfn must lie above
+// every page of m (ReadImage checks that PAs ascend) and the pages within
+// the 52-bit page frame space.
+func (m *Memory) appendRun(pfn uint64, buf []byte) bool {
+	n := uint64(len(buf) / PageSize)
+	if n == 0 || uint64(len(buf))%PageSize != 0 || pfn > maxPFN+1-n {
+		return false
+	}
+	if k := len(m.runs); k > 0 && pfn < m.runs[k-1].end() {
+		return false
+	}
+	m.runs = append(m.runs, run{pfn: pfn, buf: buf})
+	m.npages += int(n)
+	m.next = max(m.next, pfn+n)
+	return true
+}
+
+// contig returns, as one slice, the longest run of pages from the
+// page-aligned pa, at most npages of them, that were allocated together
+// (or read together from an image) and not freed; nil when pa is not page
+// aligned, not in an allocated page, or npages < 1.
 func (m *Memory) contig(pa uint64, npages int) []byte {
+	if pa%PageSize != 0 || npages < 1 {
+		return nil
+	}
 	pfn := pa >> pageShift
 	i := m.findRun(pfn)
-	if i < 0 || pa%PageSize != 0 || npages < 1 {
+	if i < 0 {
 		return nil
 	}
 	r := &m.runs[i]
-	if r.holey || uint64(npages) > r.end()-pfn {
+	j := pfn - r.pfn
+	n := r.present(j, uint64(npages))
+	if n == 0 {
 		return nil
 	}
-	off := (pfn - r.pfn) * PageSize
-	return r.buf[off : off+uint64(npages)*PageSize]
+	return r.buf[j*PageSize : (j+n)*PageSize]
 }
 
 // NewMemory returns an empty memory.
 func NewMemory() *Memory {
-	return &Memory{pages: make(map[uint64]*page), next: MemoryBase >> pageShift}
+	return &Memory{next: MemoryBase >> pageShift}
 }
 
 // Alloc allocates npages zeroed, contiguous pages and returns the physical
@@ -102,15 +151,10 @@ func (m *Memory) Alloc(npages int) (pa uint64) {
 		panic("kho: physical address space exhausted")
 	}
 	first := m.next
-	m.next += uint64(npages)
 	// One backing array per allocation: no per-page allocation overhead,
 	// no pointers for the collector to scan, and a file's pages in one
-	// piece.
-	backing := make([]byte, npages*PageSize)
-	for i := range npages {
-		m.pages[first+uint64(i)] = (*page)(backing[i*PageSize : (i+1)*PageSize])
-	}
-	m.addRun(run{pfn: first, buf: backing})
+	// piece. It lies above every run, so it is appended.
+	m.appendRun(first, make([]byte, npages*PageSize))
 	return first << pageShift
 }
 
@@ -118,41 +162,64 @@ func (m *Memory) Alloc(npages int) (pa uint64) {
 // its offset within the page is ignored). Pages that are not allocated are
 // skipped. Freed addresses are not handed out again.
 func (m *Memory) Free(pa uint64, npages int) {
-	pfn := pa >> pageShift
-	for i := 0; i < npages; i++ {
-		p := pfn + uint64(i)
-		if m.pages[p] == nil {
-			continue
-		}
-		delete(m.pages, p)
-		if r := m.findRun(p); r >= 0 {
-			m.runs[r].holey = true
+	if npages < 1 {
+		return
+	}
+	lo := pa >> pageShift
+	hi := lo + uint64(npages) // below 2^64: lo < 2^52, npages < 2^63
+	for i := m.runAbove(lo); i < len(m.runs) && m.runs[i].pfn < hi; i++ {
+		r := &m.runs[i]
+		n := uint64(len(r.buf) / PageSize)
+		from, to := max(lo, r.pfn)-r.pfn, min(hi, r.end())-r.pfn
+		for j := from; j < to; j++ {
+			if r.isFreed(j) {
+				continue
+			}
+			if r.freed == nil {
+				r.freed = make([]uint64, (n+63)/64)
+			}
+			r.freed[j/64] |= 1 << (j % 64)
+			m.npages--
 		}
 	}
 }
 
 // Pages returns the number of allocated pages.
-func (m *Memory) Pages() int { return len(m.pages) }
+func (m *Memory) Pages() int { return m.npages }
 
 // PageAddrs returns the physical addresses of all pages, in ascending order.
 func (m *Memory) PageAddrs() []uint64 {
-	addrs := make([]uint64, 0, len(m.pages))
-	for pfn := range m.pages {
-		addrs = append(addrs, pfn<<pageShift)
+	addrs := make([]uint64, 0, m.npages)
+	for i := range m.runs {
+		r := &m.runs[i]
+		for j := uint64(0); j < uint64(len(r.buf)/PageSize); j++ {
+			if !r.isFreed(j) {
+				addrs = append(addrs, (r.pfn+j)<<pageShift)
+			}
+		}
 	}
-	slices.Sort(addrs)
 	return addrs
 }
 
 // page returns the page holding pa, or nil.
 func (m *Memory) page(pa uint64) *page {
-	return m.pages[pa>>pageShift]
+	pfn := pa >> pageShift
+	i := m.findRun(pfn)
+	if i < 0 {
+		return nil
+	}
+	r := &m.runs[i]
+	j := pfn - r.pfn
+	if r.isFreed(j) {
+		return nil
+	}
+	return (*page)(r.buf[j*PageSize:])
 }
 
 // span returns len(p) bytes at pa as a slice of one page when they lie in
 // a single page, or nil.
 func (m *Memory) span(pa uint64, n int) []byte {
-	pg := m.pages[pa>>pageShift]
+	pg := m.page(pa)
 	off := int(pa & (PageSize - 1))
 	if pg == nil || n > PageSize-off {
 		return nil
@@ -160,20 +227,26 @@ func (m *Memory) span(pa uint64, n int) []byte {
 	return pg[off : off+n]
 }
 
-// setPage installs a page at a page-aligned pa (used by ReadImage).
-func (m *Memory) setPage(pa uint64, pg *page) {
+// bytesAt returns the bytes from pa, at most n > 0 of them, up to the end
+// of pa's run or its first freed page after pa; nil when pa is not in an
+// allocated page.
+func (m *Memory) bytesAt(pa uint64, n int) []byte {
 	pfn := pa >> pageShift
-	if old := m.pages[pfn]; old != nil {
-		if r := m.findRun(pfn); r >= 0 {
-			m.runs[r].holey = true
-		}
-	} else {
-		m.addRun(run{pfn: pfn, buf: pg[:]})
+	i := m.findRun(pfn)
+	if i < 0 {
+		return nil
 	}
-	m.pages[pfn] = pg
-	if pfn >= m.next {
-		m.next = pfn + 1
+	r := &m.runs[i]
+	j := pfn - r.pfn
+	off := j*PageSize + pa%PageSize
+	end := uint64(len(r.buf))
+	if r.freed != nil {
+		end = (j + r.present(j, (uint64(n)+pa%PageSize+PageSize-1)/PageSize)) * PageSize
 	}
+	if off >= end {
+		return nil // page j is freed
+	}
+	return r.buf[off:min(end, off+uint64(n))]
 }
 
 // ReadAt fills p with the bytes at physical address pa. If any byte lies
@@ -197,15 +270,15 @@ func (m *Memory) WriteAt(p []byte, pa uint64) error {
 // check verifies that n bytes at pa are all in allocated pages.
 func (m *Memory) check(pa uint64, n int) error {
 	for n > 0 {
-		if m.page(pa) == nil {
+		b := m.bytesAt(pa, n)
+		if b == nil {
 			return decodeErr(pa, ErrBadAddress, "outside preserved memory")
 		}
-		chunk := PageSize - int(pa&(PageSize-1))
-		if chunk >= n {
+		n -= len(b)
+		if n == 0 {
 			return nil
 		}
-		n -= chunk
-		next := pa + uint64(chunk)
+		next := pa + uint64(len(b))
 		if next < pa { // wrapped past the top of the address space
 			return decodeErr(0, ErrBadAddress, "outside preserved memory")
 		}
@@ -216,16 +289,15 @@ func (m *Memory) check(pa uint64, n int) error {
 
 func (m *Memory) access(p []byte, pa uint64, write bool) error {
 	for len(p) > 0 {
-		pg := m.page(pa)
-		if pg == nil {
+		b := m.bytesAt(pa, len(p))
+		if b == nil {
 			return decodeErr(pa, ErrBadAddress, "outside preserved memory")
 		}
-		off := int(pa & (PageSize - 1))
 		var n int
 		if write {
-			n = copy(pg[off:], p)
+			n = copy(b, p)
 		} else {
-			n = copy(p, pg[off:])
+			n = copy(p, b)
 		}
 		p = p[n:]
 		if len(p) == 0 {

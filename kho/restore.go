@@ -16,14 +16,49 @@ package kho
 //
 // A Restorer is not safe for concurrent use.
 type Restorer struct {
-	m        *Memory
-	restored map[uint64]struct{} // page frame numbers
-	work     int                 // entries and pages visited, for tests
+	m *Memory
+	// restored holds the restored pages of the runs of m from index lo
+	// on (restored[k] those of m.runs[lo+k]); it grows to cover the runs
+	// claims reach, so a Restorer of one file costs the runs of that file.
+	restored []runBits
+	lo       int
+	last     int // index in m.runs of the last claim's run
+	work     int // entries and pages visited, for tests
+}
+
+// runBits is a set of page indices of one run: those below 64 in low, the
+// others in high (nil until one is added), so that a small run's set
+// needs no allocation.
+type runBits struct {
+	low  uint64
+	high []uint64
+}
+
+func (b *runBits) has(i uint64) bool {
+	if i < 64 {
+		return b.low&(1<<i) != 0
+	}
+	i -= 64
+	return i/64 < uint64(len(b.high)) && b.high[i/64]&(1<<(i%64)) != 0
+}
+
+// add adds page i of a run of n pages.
+func (b *runBits) add(i, n uint64) {
+	if i < 64 {
+		b.low |= 1 << i
+		return
+	}
+	i -= 64
+	if i/64 >= uint64(len(b.high)) {
+		// The run may have grown since: size for its pages now.
+		b.high = append(b.high, make([]uint64, (n-64+63)/64-uint64(len(b.high)))...)
+	}
+	b.high[i/64] |= 1 << (i % 64)
 }
 
 // NewRestorer returns a Restorer of m with no page restored.
 func NewRestorer(m *Memory) *Restorer {
-	return &Restorer{m: m, restored: make(map[uint64]struct{})}
+	return &Restorer{m: m}
 }
 
 // Memory returns the memory r restores from.
@@ -31,23 +66,57 @@ func (r *Restorer) Memory() *Memory { return r.m }
 
 // Restored reports whether the page holding pa has been restored.
 func (r *Restorer) Restored(pa uint64) bool {
-	_, ok := r.restored[pa>>pageShift]
-	return ok
+	pfn := pa >> pageShift
+	i := r.m.findRun(pfn)
+	if i < r.lo || i >= r.lo+len(r.restored) {
+		return false // not in memory (i < 0), or no page of its run restored
+	}
+	return r.restored[i-r.lo].has(pfn - r.m.runs[i].pfn)
 }
 
 // claim is kho_restore_page of the page holding pa: it fails (false) when
 // the page is not in the memory or already restored.
 func (r *Restorer) claim(pa uint64) (ok, present bool) {
 	r.work++
+	m := r.m
 	pfn := pa >> pageShift
-	if r.m.pages[pfn] == nil {
+	i := r.last
+	if i >= len(m.runs) || pfn < m.runs[i].pfn || pfn >= m.runs[i].end() {
+		if i = m.findRun(pfn); i < 0 {
+			return false, false
+		}
+		r.last = i
+	}
+	run := &m.runs[i]
+	j := pfn - run.pfn
+	if run.isFreed(j) {
 		return false, false
 	}
-	if _, dup := r.restored[pfn]; dup {
+	b := r.bits(i)
+	if b.has(j) {
 		return false, true
 	}
-	r.restored[pfn] = struct{}{}
+	b.add(j, uint64(len(run.buf)/PageSize))
 	return true, true
+}
+
+// bits returns the restored pages of run i, growing r.restored to cover it.
+func (r *Restorer) bits(i int) *runBits {
+	switch {
+	case len(r.restored) == 0:
+		r.lo = i
+		r.restored = make([]runBits, 1, 8)
+	case i < r.lo:
+		// Grow down by at least the size covered, so that claims going
+		// down through the runs take amortised constant time.
+		lo := max(0, min(i, r.lo-len(r.restored)))
+		grown := make([]runBits, r.lo-lo+len(r.restored), r.lo-lo+cap(r.restored))
+		copy(grown[r.lo-lo:], r.restored)
+		r.restored, r.lo = grown, lo
+	case i >= r.lo+len(r.restored):
+		r.restored = append(r.restored, make([]runBits, i+1-r.lo-len(r.restored))...)
+	}
+	return &r.restored[i-r.lo]
 }
 
 // RestoreLUO restores the pages of the LUO state at root that the kernel

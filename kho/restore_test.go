@@ -50,7 +50,7 @@ func retrieveAll(r *Restorer, root uint64, st *State) []error {
 // cost the array once; each further file costs a constant, as its first
 // vmalloc page is already restored (EINVAL).
 func TestRestorerLinear(t *testing.T) {
-	t.Parallel()        // memory of its own, beside TestImagePageLimit
+	t.Parallel()        // memory of its own
 	const folios = 8192 // 32 pages of folio array
 	work := func(nfiles int) int {
 		m, root, st := sharedMemfdImage(t, nfiles, folios)
