@@ -64,9 +64,10 @@ func (img *Image) WriteTo(w io.Writer) (int64, error) {
 		return written(), err
 	}
 	var pab [8]byte
+	var pg []byte // a page of a backed run
 	for i := range m.runs {
 		r := &m.runs[i]
-		for j := uint64(0); j < uint64(len(r.buf)/PageSize); j++ {
+		for j := uint64(0); j < r.n; j++ {
 			if r.isFreed(j) {
 				continue
 			}
@@ -74,7 +75,19 @@ func (img *Image) WriteTo(w io.Writer) (int64, error) {
 			if _, err := cw.Write(pab[:]); err != nil {
 				return written(), err
 			}
-			if _, err := cw.Write(r.buf[j*PageSize : (j+1)*PageSize]); err != nil {
+			b := r.buf
+			if b == nil {
+				if pg == nil {
+					pg = make([]byte, PageSize)
+				}
+				if err := r.backAccess(pg, j*PageSize, false); err != nil {
+					return written(), fmt.Errorf("kho: reading preserved memory at %#x: %w", (r.pfn+j)<<pageShift, err)
+				}
+				b = pg
+			} else {
+				b = b[j*PageSize : (j+1)*PageSize]
+			}
+			if _, err := cw.Write(b); err != nil {
 				return written(), err
 			}
 		}

@@ -155,6 +155,9 @@ var zeroPage page
 // most 2 GiB).
 const copyChunk = 64 << 20
 
+// backedChunk is the most bytes ReadContents reads from a Backing at once.
+const backedChunk = 1 << 20
+
 // WriteMemfd preserves a memfd of size bytes whose contents are read from
 // contents (bytes it does not have read as zeros) the way the memfd handler
 // compat (MemfdV1 or MemfdV2) does, and returns the PA of its struct
@@ -170,7 +173,12 @@ const copyChunk = 64 << 20
 //
 // memfd-v1 does not preserve seals and ignores seals; memfd-v2 refuses
 // seals outside MemfdAllSeals with EOPNOTSUPP. A file of more than 2^32-1
-// pages gives EFBIG. On error nothing stays allocated.
+// pages gives EFBIG. On error nothing stays allocated (a Backing made by
+// the contents' Snapshot is closed by m's Close).
+//
+// memfd-v2 contents that implement Snapshotter copy themselves: the
+// file's pages are then a run of m backed by the copy (AllocBacked), and
+// MemfdSer.Backing finds it again for the file's restore.
 func WriteMemfd(m *Memory, compat string, pos, size uint64, seals uint32, contents io.ReaderAt) (pa uint64, err error) {
 	serSize, nrOff, vmOff, ok := memfdLayout(compat)
 	if !ok {
@@ -204,17 +212,21 @@ func WriteMemfd(m *Memory, compat string, pos, size uint64, seals uint32, conten
 		return pa, nil // nr_folios 0, kho_vmalloc zeroed
 	}
 
-	// The file's pages, read straight into preserved memory.
-	first := w.alloc(int(npages))
-	data := m.contig(first, int(npages))[:size]
-	for off := uint64(0); off < size; off += copyChunk {
-		want := min(copyChunk, size-off)
-		n, rerr := contents.ReadAt(data[off:off+want], int64(off))
-		if rerr != nil && !errors.Is(rerr, io.EOF) {
-			return 0, fmt.Errorf("kho: reading memfd contents at %d: %w", off, rerr)
+	// The file's pages: a copy the contents make of themselves, or
+	// read straight into preserved memory.
+	var first uint64
+	if sn, ok := contents.(Snapshotter); ok && compat != MemfdV1 {
+		b, err := sn.Snapshot(int64(npages * PageSize))
+		if err != nil {
+			return 0, fmt.Errorf("kho: copying memfd contents: %w", err)
 		}
-		if n < int(want) {
-			clear(data[off+uint64(n) : off+want])
+		first = w.m.AllocBacked(b, int(npages))
+		w.allocs = append(w.allocs, first)
+		w.npages = append(w.npages, int(npages))
+	} else {
+		first = w.alloc(int(npages))
+		if err := readPages(m.contig(first, int(npages))[:size], contents); err != nil {
+			return 0, err
 		}
 	}
 
@@ -478,6 +490,7 @@ func (ms *MemfdSer) ReadContents(m *Memory, w io.WriterAt) error {
 	// off, all checked.
 	var pfn, off uint64
 	var npages int
+	var tmp []byte // for pages of a backed run
 	flush := func() error {
 		if npages == 0 {
 			return nil
@@ -487,8 +500,21 @@ func (ms *MemfdSer) ReadContents(m *Memory, w io.WriterAt) error {
 		// One WriteAt for each piece of pages allocated together.
 		for p := uint64(0); p < n; {
 			buf := m.contig((pfn<<pageShift)+p, int((n-p+PageSize-1)/PageSize))
-			if buf == nil { // freed by w: the pages were checked
-				return decodeErr((pfn<<pageShift)+p, syscall.EIO, "folio page freed while written out")
+			if buf == nil {
+				// A backed run, or pages freed by w (they were checked).
+				pa := (pfn << pageShift) + p
+				r, roff, length := m.piece(pa, int(min(n-p, copyChunk)))
+				if r == nil || r.back == nil {
+					return decodeErr(pa, syscall.EIO, "folio page freed while written out")
+				}
+				if tmp == nil {
+					tmp = make([]byte, backedChunk)
+				}
+				length = min(length, backedChunk)
+				if err := r.backAccess(tmp[:length], roff, false); err != nil {
+					return decodeErr(pa, syscall.EIO, "preserved memory backing: %v", err)
+				}
+				buf = tmp[:length]
 			}
 			buf = buf[:min(uint64(len(buf)), n-p)]
 			if _, err := w.WriteAt(buf, int64(off+p)); err != nil {
@@ -506,7 +532,7 @@ func (ms *MemfdSer) ReadContents(m *Memory, w io.WriterAt) error {
 		fpa := f.PFN << pageShift
 		var err error
 		foff := f.Index * PageSize
-		if m.page(fpa) == nil {
+		if r, _, _ := m.piece(fpa, 1); r == nil {
 			err = decodeErr(fpa, syscall.EIO, "folio %d page outside preserved memory", i)
 		} else if f.Index >= ms.Size/PageSize+min(ms.Size%PageSize, 1) {
 			err = decodeErr(fpa, syscall.EINVAL, "folio %d index %d past size %d", i, f.Index, ms.Size)
@@ -529,4 +555,21 @@ func (ms *MemfdSer) ReadContents(m *Memory, w io.WriterAt) error {
 		pfn, off, npages = f.PFN, foff, 1
 	}
 	return flush()
+}
+
+// readPages fills data, a file's pages, from contents, in pieces of up to
+// copyChunk bytes; bytes past the contents' end are zeroed.
+func readPages(data []byte, contents io.ReaderAt) error {
+	size := uint64(len(data))
+	for off := uint64(0); off < size; off += copyChunk {
+		want := min(copyChunk, size-off)
+		n, err := contents.ReadAt(data[off:off+want], int64(off))
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("kho: reading memfd contents at %d: %w", off, err)
+		}
+		if n < int(want) {
+			clear(data[off+uint64(n) : off+want])
+		}
+	}
+	return nil
 }

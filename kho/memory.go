@@ -3,6 +3,7 @@ package kho
 import (
 	"math"
 	"math/bits"
+	"syscall"
 )
 
 // PageSize is the size of a page and of a linked block (KHO_BLOCK_SIZE).
@@ -38,14 +39,17 @@ type Memory struct {
 
 // run is the backing array of pages allocated together: contiguous in
 // physical addresses and in the Go heap, so that a file's contents move in
-// and out in few large copies (see contig).
+// and out in few large copies (see contig). A run made by AllocBacked has
+// no array: its bytes are in back.
 type run struct {
 	pfn   uint64   // of the first page
-	buf   []byte   // a whole number of pages
+	n     uint64   // pages
+	buf   []byte   // n pages, or nil with back
+	back  Backing  // the pages' bytes, at offset (page-pfn)*PageSize
 	freed []uint64 // bit i set: page i was freed; nil until one is
 }
 
-func (r *run) end() uint64 { return r.pfn + uint64(len(r.buf)/PageSize) }
+func (r *run) end() uint64 { return r.pfn + r.n }
 
 // isFreed reports whether page i of the run was freed.
 func (r *run) isFreed(i uint64) bool {
@@ -55,7 +59,7 @@ func (r *run) isFreed(i uint64) bool {
 // present returns how many pages from page i of the run, at most n, are
 // not freed.
 func (r *run) present(i, n uint64) uint64 {
-	n = min(n, uint64(len(r.buf)/PageSize)-i)
+	n = min(n, r.n-i)
 	if r.freed == nil {
 		return n
 	}
@@ -106,7 +110,7 @@ func (m *Memory) appendRun(pfn uint64, buf []byte) bool {
 	if k := len(m.runs); k > 0 && pfn < m.runs[k-1].end() {
 		return false
 	}
-	m.runs = append(m.runs, run{pfn: pfn, buf: buf})
+	m.runs = append(m.runs, run{pfn: pfn, n: n, buf: buf})
 	m.npages += int(n)
 	m.next = max(m.next, pfn+n)
 	return true
@@ -128,7 +132,7 @@ func (m *Memory) contig(pa uint64, npages int) []byte {
 	r := &m.runs[i]
 	j := pfn - r.pfn
 	n := r.present(j, uint64(npages))
-	if n == 0 {
+	if n == 0 || r.buf == nil {
 		return nil
 	}
 	return r.buf[j*PageSize : (j+n)*PageSize]
@@ -169,7 +173,7 @@ func (m *Memory) Free(pa uint64, npages int) {
 	hi := lo + uint64(npages) // below 2^64: lo < 2^52, npages < 2^63
 	for i := m.runAbove(lo); i < len(m.runs) && m.runs[i].pfn < hi; i++ {
 		r := &m.runs[i]
-		n := uint64(len(r.buf) / PageSize)
+		n := r.n
 		from, to := max(lo, r.pfn)-r.pfn, min(hi, r.end())-r.pfn
 		for j := from; j < to; j++ {
 			if r.isFreed(j) {
@@ -192,7 +196,7 @@ func (m *Memory) PageAddrs() []uint64 {
 	addrs := make([]uint64, 0, m.npages)
 	for i := range m.runs {
 		r := &m.runs[i]
-		for j := uint64(0); j < uint64(len(r.buf)/PageSize); j++ {
+		for j := uint64(0); j < r.n; j++ {
 			if !r.isFreed(j) {
 				addrs = append(addrs, (r.pfn+j)<<pageShift)
 			}
@@ -210,7 +214,7 @@ func (m *Memory) page(pa uint64) *page {
 	}
 	r := &m.runs[i]
 	j := pfn - r.pfn
-	if r.isFreed(j) {
+	if r.isFreed(j) || r.buf == nil {
 		return nil
 	}
 	return (*page)(r.buf[j*PageSize:])
@@ -227,26 +231,26 @@ func (m *Memory) span(pa uint64, n int) []byte {
 	return pg[off : off+n]
 }
 
-// bytesAt returns the bytes from pa, at most n > 0 of them, up to the end
-// of pa's run or its first freed page after pa; nil when pa is not in an
-// allocated page.
-func (m *Memory) bytesAt(pa uint64, n int) []byte {
+// piece finds the bytes from pa, at most n > 0 of them, up to the end of
+// pa's run or its first freed page after pa: the run and the offset and
+// length of the bytes in it; r is nil when pa is not in an allocated page.
+func (m *Memory) piece(pa uint64, n int) (r *run, off, length uint64) {
 	pfn := pa >> pageShift
 	i := m.findRun(pfn)
 	if i < 0 {
-		return nil
+		return nil, 0, 0
 	}
-	r := &m.runs[i]
+	r = &m.runs[i]
 	j := pfn - r.pfn
-	off := j*PageSize + pa%PageSize
-	end := uint64(len(r.buf))
+	off = j*PageSize + pa%PageSize
+	end := r.n * PageSize
 	if r.freed != nil {
 		end = (j + r.present(j, (uint64(n)+pa%PageSize+PageSize-1)/PageSize)) * PageSize
 	}
 	if off >= end {
-		return nil // page j is freed
+		return nil, 0, 0 // page j is freed
 	}
-	return r.buf[off:min(end, off+uint64(n))]
+	return r, off, min(end-off, uint64(n))
 }
 
 // ReadAt fills p with the bytes at physical address pa. If any byte lies
@@ -270,15 +274,15 @@ func (m *Memory) WriteAt(p []byte, pa uint64) error {
 // check verifies that n bytes at pa are all in allocated pages.
 func (m *Memory) check(pa uint64, n int) error {
 	for n > 0 {
-		b := m.bytesAt(pa, n)
-		if b == nil {
+		r, _, length := m.piece(pa, n)
+		if r == nil {
 			return decodeErr(pa, ErrBadAddress, "outside preserved memory")
 		}
-		n -= len(b)
+		n -= int(length)
 		if n == 0 {
 			return nil
 		}
-		next := pa + uint64(len(b))
+		next := pa + length
 		if next < pa { // wrapped past the top of the address space
 			return decodeErr(0, ErrBadAddress, "outside preserved memory")
 		}
@@ -289,15 +293,20 @@ func (m *Memory) check(pa uint64, n int) error {
 
 func (m *Memory) access(p []byte, pa uint64, write bool) error {
 	for len(p) > 0 {
-		b := m.bytesAt(pa, len(p))
-		if b == nil {
+		r, off, length := m.piece(pa, len(p))
+		if r == nil {
 			return decodeErr(pa, ErrBadAddress, "outside preserved memory")
 		}
-		var n int
-		if write {
-			n = copy(b, p)
-		} else {
-			n = copy(p, b)
+		n := int(length)
+		switch {
+		case r.buf != nil && write:
+			copy(r.buf[off:off+length], p)
+		case r.buf != nil:
+			copy(p, r.buf[off:off+length])
+		default:
+			if err := r.backAccess(p[:n], off, write); err != nil {
+				return decodeErr(pa, syscall.EIO, "preserved memory backing: %v", err)
+			}
 		}
 		p = p[n:]
 		if len(p) == 0 {

@@ -96,7 +96,7 @@ func (r *Restorer) claim(pa uint64) (ok, present bool) {
 	if b.has(j) {
 		return false, true
 	}
-	b.add(j, uint64(len(run.buf)/PageSize))
+	b.add(j, run.n)
 	return true, true
 }
 
@@ -199,7 +199,8 @@ func (r *Restorer) ReadMemfd(compat string, pa uint64) (*MemfdSer, error) {
 
 // DiscardMemfd is memfd_luo_finish of a file never retrieved: it restores
 // the folio array and every folio of the memfd_luo_ser at pa, to free
-// them, then the memfd_luo_ser page. The kernel only warns when one of
+// them (closing the Backing of backed folios), then the memfd_luo_ser
+// page. The kernel only warns when one of
 // these restores fails, so DiscardMemfd does not fail; like the kernel,
 // it skips the folios when the folio array cannot be restored.
 func (r *Restorer) DiscardMemfd(compat string, pa uint64) {
@@ -222,6 +223,7 @@ func (r *Restorer) DiscardMemfd(compat string, pa uint64) {
 				_ = f.Decode(r.m.span(area[off/PageSize]+off%PageSize, FolioSerSize))
 				if f.PFN != 0 {
 					r.claim(f.PFN << pageShift)
+					r.m.closeBacking(f.PFN)
 				}
 			}
 		}
