@@ -35,6 +35,7 @@ type boot struct {
 	deserErr     error          // why the restore failed; opens then fail with EIO
 	in           *incomingState // from the previous kernel, restored on first open
 	pages        *restoredPages // the preserved pages restored so far, once in is restored
+	inMem        *kho.Memory    // the incoming image's memory, or nil; set before the boot runs
 
 	preservedMu sync.Mutex
 	preserved   map[fileKey][]*file
@@ -373,6 +374,11 @@ func (b *boot) shutdown() {
 			s.mu.Unlock()
 		}
 		h.mu.Unlock()
+	}
+	if b.inMem != nil {
+		// The copies of large files that no retrieve took: no request
+		// of this boot runs any more.
+		b.inMem.Close()
 	}
 	b.preservedMu.Lock()
 	defer b.preservedMu.Unlock()

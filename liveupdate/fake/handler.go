@@ -70,4 +70,8 @@ type HandlerFile struct {
 	Private any
 	// Retrieved tells Finish whether the file was retrieved.
 	Retrieved bool
+
+	// toFile: Freeze writes an image the next kernel reads from a file
+	// (WithImageFile), so a copy kept beside Mem would not reach it.
+	toFile bool
 }

@@ -62,6 +62,7 @@ func (k *Kernel) Kexec() error {
 	}
 	if k.cfg.imageFile != "" {
 		if err := writeImageFile(k.cfg.imageFile, img); err != nil {
+			img.Mem.Close()
 			b.abortSerialize()
 			return &KexecError{Err: err}
 		}
@@ -69,6 +70,7 @@ func (k *Kernel) Kexec() error {
 	next, err := bootFrom(k, img)
 	if err != nil {
 		// bootFrom fails only as the kernel's early initcall panics.
+		img.Mem.Close()
 		next = newBoot(k)
 		next.down = err.(*PanicError)
 	}
@@ -137,6 +139,7 @@ func (b *boot) serializeSessions() (*kho.Image, *KexecError) {
 			for j := i - 1; j >= 0; j-- {
 				b.unfreezeSession(b.outgoing.sessions[j])
 			}
+			mem.Close()
 			b.serialize.Unlock()
 			err.Session = s.name
 			return nil, err
@@ -148,6 +151,7 @@ func (b *boot) serializeSessions() (*kho.Image, *KexecError) {
 		for j := len(b.outgoing.sessions) - 1; j >= 0; j-- {
 			b.unfreezeSession(b.outgoing.sessions[j])
 		}
+		mem.Close()
 		b.serialize.Unlock()
 		return nil, &KexecError{Err: err}
 	}
@@ -178,6 +182,7 @@ func (b *boot) freezeSession(s *session, mem *kho.Memory) (kho.SessionState, *Ke
 	}
 	for i, f := range s.files {
 		f.hf.Mem = mem
+		f.hf.toFile = b.k.cfg.imageFile != ""
 		if err := f.h.Freeze(&f.hf); err != nil {
 			for j := 0; j < i; j++ {
 				s.files[j].h.Unfreeze(&s.files[j].hf)
@@ -216,6 +221,7 @@ func bootFrom(k *Kernel, img *kho.Image) (*boot, error) {
 		err = nil
 	}
 	b.in = &incomingState{img: img, st: st, err: err}
+	b.inMem = img.Mem
 	if st != nil {
 		b.liveupdateNum = st.LiveupdateNum
 	}

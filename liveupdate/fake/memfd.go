@@ -152,7 +152,7 @@ func (h *memfdHandler) Freeze(f *HandlerFile) error {
 	if rfd != f.FD {
 		defer unix.Close(rfd)
 	}
-	pa, err := kho.WriteMemfd(f.Mem, h.Compatible(), uint64(pos), uint64(st.Size), p.seals, fdReaderAt(rfd))
+	pa, err := kho.WriteMemfd(f.Mem, h.Compatible(), uint64(pos), uint64(st.Size), p.seals, memfdContents(rfd, st.Size, h.retrieveFlags(), h.v2() && !f.toFile))
 	if err != nil {
 		return err
 	}
@@ -195,11 +195,18 @@ func (h *memfdHandler) Retrieve(f *HandlerFile) (int, error) {
 	if err != nil {
 		return -1, retrieveErrno(err)
 	}
-	flags := unix.MFD_CLOEXEC
-	if h.v2() {
-		flags |= unix.MFD_ALLOW_SEALING
+	// The copy the Kexec made of a large file becomes the file (its
+	// pages are the image's); other files are made anew from the image.
+	if b, ok := ms.Backing(f.Mem).(*memfdBacking); ok {
+		if fd := b.take(); fd >= 0 {
+			if err := setupMemfd(fd, ms); err != nil {
+				unix.Close(fd)
+				return -1, err
+			}
+			return fd, nil
+		}
 	}
-	fd, err := memfdCreateExec(flags)
+	fd, err := memfdCreateExec(h.retrieveFlags())
 	if err != nil {
 		return -1, err
 	}
@@ -208,6 +215,15 @@ func (h *memfdHandler) Retrieve(f *HandlerFile) (int, error) {
 		return -1, err
 	}
 	return fd, nil
+}
+
+// retrieveFlags are the memfd_create flags of a retrieved memfd.
+func (h *memfdHandler) retrieveFlags() int {
+	flags := unix.MFD_CLOEXEC
+	if h.v2() {
+		flags |= unix.MFD_ALLOW_SEALING
+	}
+	return flags
 }
 
 // memfdCreateExec makes the retrieved memfd executable, as the kernel's
@@ -223,10 +239,16 @@ func memfdCreateExec(flags int) (int, error) {
 }
 
 func fillMemfd(fd int, ms *kho.MemfdSer, mem *kho.Memory) error {
-	if err := unix.Ftruncate(fd, int64(ms.Size)); err != nil {
+	if err := ms.ReadContents(mem, fdWriterAt(fd)); err != nil {
 		return err
 	}
-	if err := ms.ReadContents(mem, fdWriterAt(fd)); err != nil {
+	return setupMemfd(fd, ms)
+}
+
+// setupMemfd gives a retrieved memfd whose contents are in place its size,
+// position and seals.
+func setupMemfd(fd int, ms *kho.MemfdSer) error {
+	if err := unix.Ftruncate(fd, int64(ms.Size)); err != nil {
 		return err
 	}
 	// vfs_setpos(pos, MAX_LFS_FILESIZE), whose failure the kernel
