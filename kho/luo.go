@@ -109,17 +109,16 @@ func validateState(st *State) error {
 	if st.SessionBlocks > MaxBlocks {
 		return fmt.Errorf("kho: %d session blocks, at most %d: %w", st.SessionBlocks, MaxBlocks, syscall.ENOSPC)
 	}
-	names := make(map[string]struct{}, len(st.Sessions))
+	repeat := firstRepeat(len(st.Sessions), func(i int) string { return st.Sessions[i].Name })
 	var tokens map[uint64]struct{}
 	for i := range st.Sessions {
 		s := &st.Sessions[i]
 		if err := checkCString("session name", s.Name, SessionNameLength); err != nil {
 			return err
 		}
-		if _, dup := names[s.Name]; dup {
+		if i == repeat {
 			return fmt.Errorf("kho: session name %q used twice: %w", s.Name, syscall.EEXIST)
 		}
-		names[s.Name] = struct{}{}
 		if len(s.Files) > MaxBlocks*FilesPerBlock {
 			return fmt.Errorf("kho: session %q has %d files, at most %d fit: %w", s.Name, len(s.Files), MaxBlocks*FilesPerBlock, syscall.ENOSPC)
 		}
@@ -201,7 +200,8 @@ func (w *writer) chain(n, minBlocks, size int, put func(i int, b []byte)) uint64
 // ReadLUO decodes and validates the LUO state whose struct luo_ser is at
 // root, following the kernel's rules (see the package documentation). It
 // never panics; its work and allocations are linear in the pages and
-// entries actually present. Errors are *DecodeError values, and the
+// entries actually present, but for a sort of one word per session (to
+// find a name used twice). Errors are *DecodeError values, and the
 // State is nil with them, except for an error in the FLB area (its Rule
 // starts with "FLB"), which is decoded last: then ReadLUO returns the
 // state decoded without FLBs too, as the kernel, which reads the FLB area
@@ -241,18 +241,27 @@ func ReadLUO(m *Memory, root uint64) (*State, error) {
 	if total > 0 {
 		st.Sessions = make([]SessionState, 0, total)
 	}
-	names := make(map[string]struct{}, total)
+	// The entries, then the first name used twice, which fails where the
+	// kernel's insert of that session fails.
+	entries := make([]SessionSer, 0, total)
 	for _, b := range sessionBlocks {
 		blk := m.span(b.pa, PageSize)
 		for i := 0; i < b.count; i++ {
 			off := BlockHeaderSize + i*SessionSerSize
-			entryPA := b.pa + uint64(off)
 			var ss SessionSer
 			_ = ss.Decode(blk[off : off+SessionSerSize])
-			if _, dup := names[ss.Name]; dup {
+			entries = append(entries, ss)
+		}
+	}
+	repeat := firstRepeat(len(entries), func(i int) string { return entries[i].Name })
+	n := 0
+	for _, b := range sessionBlocks {
+		for i := 0; i < b.count; i, n = i+1, n+1 {
+			entryPA := b.pa + uint64(BlockHeaderSize+i*SessionSerSize)
+			ss := entries[n]
+			if n == repeat {
 				return nil, decodeErr(entryPA, syscall.EEXIST, "session name %q used twice", ss.Name)
 			}
-			names[ss.Name] = struct{}{}
 			files, err := r.files(entryPA, &ss)
 			if err != nil {
 				return nil, err
