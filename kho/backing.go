@@ -99,12 +99,12 @@ func (r *run) backAccess(p []byte, off uint64, write bool) error {
 }
 
 // Backing returns the Backing that holds exactly the file's pages, when
-// it does: one run of m made by AllocBacked for this file, every folio
-// its page of the same index, in order, with none freed. Otherwise it
-// returns nil and the contents are to be read with ReadContents. The
-// caller that takes the Backing's data for the file must leave the
-// Backing closed, or closable by m's Close, as its pages' bytes are then
-// the file's.
+// one does: a run of m made by AllocBacked for this file, every folio its
+// page of the same index, in order, none freed, not closed. Otherwise it
+// returns nil, and the contents are to be read with ReadContents. A
+// caller may make the Backing's data the restored file itself, as the
+// kernel's restored file has the preserved pages; the Backing must then
+// let go of that data, so that m's Close leaves the file alone.
 func (ms *MemfdSer) Backing(m *Memory) Backing {
 	npages := ms.Size/PageSize + min(ms.Size%PageSize, 1)
 	if npages == 0 || uint64(len(ms.Folios)) != npages {
