@@ -5,8 +5,10 @@ package fake_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/go-luo/luo/internal/fdtest"
@@ -267,5 +269,84 @@ func TestLargeMemfdCopyFailedKexec(t *testing.T) {
 	}
 	if n := memfds(); n != 1 {
 		t.Errorf("%d memfds open after the failed Kexec, want 1 (the fake's reference)", n)
+	}
+}
+
+// Retrieves, finishes and closes of sessions of large files race each
+// other, then the next Kexec: every copy ends up taken or closed, once,
+// and the files retrieved have their contents.
+func TestLargeMemfdCopiesRace(t *testing.T) {
+	checkFDs(t)
+	const sessions = 8
+	k := faketest.New(t)
+	d := faketest.Open(t, k)
+	var want []byte
+	for i := range sessions {
+		s, err := d.CreateSession(fmt.Sprint("s-", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		for tok := range uint64(2) {
+			f, data := bigMemfd(t)
+			if err := s.Preserve(f, tok); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			want = data
+		}
+	}
+	faketest.Kexec(t, k, d)
+	d = faketest.Open(t, k)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*sessions)
+	for i := range sessions {
+		in, err := d.RetrieveSession(fmt.Sprint("s-", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer in.Close()
+		// Two goroutines retrieve each file of the session while a
+		// third finishes it: each retrieve gets the file or ENOENT.
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for tok := range uint64(2) {
+					f, err := in.Retrieve(tok)
+					if errors.Is(err, unix.ENOENT) {
+						continue
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					got := make([]byte, len(want))
+					if _, err := f.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
+						errs <- fmt.Errorf("session %d token %d: contents differ (%v)", i, tok, err)
+					}
+					f.Close()
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				if err := in.Finish(); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// The sessions not finished keep their copies until the next Kexec.
+	faketest.Kexec(t, k, d)
+	if n := memfds(); n != 0 {
+		t.Errorf("%d memfds open after the next Kexec, want 0", n)
 	}
 }
