@@ -3,7 +3,6 @@ package kho
 import (
 	"errors"
 	"io"
-	"math"
 )
 
 // A Backing holds the bytes of pages that a Memory does not keep in its
@@ -32,12 +31,7 @@ type Snapshotter interface {
 // b from offset 0, and returns the physical address of the first, as
 // Alloc does. The Memory owns b from then on, and closes it in Close.
 func (m *Memory) AllocBacked(b Backing, npages int) (pa uint64) {
-	if npages < 1 {
-		panic("kho: Memory.AllocBacked of fewer than one page")
-	}
-	if m.next+uint64(npages) > maxPFN+1 || npages > math.MaxInt/PageSize {
-		panic("kho: physical address space exhausted")
-	}
+	m.checkAlloc("AllocBacked", npages)
 	first := m.next
 	m.runs = append(m.runs, run{pfn: first, n: uint64(npages), back: b})
 	m.npages += npages
@@ -73,11 +67,17 @@ func (closedBacking) Close() error                       { return nil }
 
 // closeBacking closes the Backing of the run holding page frame pfn, if
 // it is backed: the file its pages held is gone. The run keeps the closed
-// Backing, so concurrent readers of other runs see no change.
-func (m *Memory) closeBacking(pfn uint64) {
-	if i := m.findRun(pfn); i >= 0 && m.runs[i].back != nil {
-		m.runs[i].back.Close()
+// Backing, so concurrent readers of other runs see no change. It returns
+// the run's end, past which the next page frame may be in another run.
+func (m *Memory) closeBacking(pfn uint64) (end uint64) {
+	r, _ := m.locate(pfn)
+	if r == nil {
+		return pfn + 1
 	}
+	if r.back != nil {
+		r.back.Close()
+	}
+	return r.end()
 }
 
 // backAccess reads or writes p at byte offset off of a backed run.
@@ -111,12 +111,8 @@ func (ms *MemfdSer) Backing(m *Memory) Backing {
 		return nil
 	}
 	base := ms.Folios[0].PFN
-	i := m.findRun(base)
-	if i < 0 {
-		return nil
-	}
-	r := &m.runs[i]
-	if r.back == nil || r.pfn != base || r.n != npages || r.freed != nil {
+	r, _ := m.locate(base)
+	if r == nil || r.back == nil || r.pfn != base || r.n != npages || r.freed != nil {
 		return nil
 	}
 	if _, closed := r.back.(closedBacking); closed {

@@ -98,6 +98,16 @@ func (m *Memory) runAbove(pfn uint64) int {
 	return lo
 }
 
+// locate returns the run holding page frame pfn and pfn's page index in
+// it, or nil.
+func (m *Memory) locate(pfn uint64) (*run, uint64) {
+	i := m.findRun(pfn)
+	if i < 0 {
+		return nil, 0
+	}
+	return &m.runs[i], pfn - m.runs[i].pfn
+}
+
 // appendRun adds buf, a non-empty whole number of pages, as the pages from
 // the page frame pfn, and reports whether it could: pfn must lie above
 // every page of m (ReadImage checks that PAs ascend) and the pages within
@@ -124,13 +134,10 @@ func (m *Memory) contig(pa uint64, npages int) []byte {
 	if pa%PageSize != 0 || npages < 1 {
 		return nil
 	}
-	pfn := pa >> pageShift
-	i := m.findRun(pfn)
-	if i < 0 {
+	r, j := m.locate(pa >> pageShift)
+	if r == nil {
 		return nil
 	}
-	r := &m.runs[i]
-	j := pfn - r.pfn
 	n := r.present(j, uint64(npages))
 	if n == 0 || r.buf == nil {
 		return nil
@@ -148,18 +155,23 @@ func NewMemory() *Memory {
 // reused, so a layout is reproducible. It panics if npages < 1 or the
 // 52-bit page frame space is exhausted.
 func (m *Memory) Alloc(npages int) (pa uint64) {
-	if npages < 1 {
-		panic("kho: Memory.Alloc of fewer than one page")
-	}
-	if m.next+uint64(npages) > maxPFN+1 || npages > math.MaxInt/PageSize {
-		panic("kho: physical address space exhausted")
-	}
+	m.checkAlloc("Alloc", npages)
 	first := m.next
 	// One backing array per allocation: no per-page allocation overhead,
 	// no pointers for the collector to scan, and a file's pages in one
 	// piece. It lies above every run, so it is appended.
 	m.appendRun(first, make([]byte, npages*PageSize))
 	return first << pageShift
+}
+
+// checkAlloc panics unless npages more pages fit, as Alloc documents.
+func (m *Memory) checkAlloc(op string, npages int) {
+	if npages < 1 {
+		panic("kho: Memory." + op + " of fewer than one page")
+	}
+	if m.next+uint64(npages) > maxPFN+1 || npages > math.MaxInt/PageSize {
+		panic("kho: physical address space exhausted")
+	}
 }
 
 // Free releases npages pages starting at pa (which should be page aligned;
@@ -207,14 +219,8 @@ func (m *Memory) PageAddrs() []uint64 {
 
 // page returns the page holding pa, or nil.
 func (m *Memory) page(pa uint64) *page {
-	pfn := pa >> pageShift
-	i := m.findRun(pfn)
-	if i < 0 {
-		return nil
-	}
-	r := &m.runs[i]
-	j := pfn - r.pfn
-	if r.isFreed(j) || r.buf == nil {
+	r, j := m.locate(pa >> pageShift)
+	if r == nil || r.isFreed(j) || r.buf == nil {
 		return nil
 	}
 	return (*page)(r.buf[j*PageSize:])
@@ -235,13 +241,10 @@ func (m *Memory) span(pa uint64, n int) []byte {
 // pa's run or its first freed page after pa: the run and the offset and
 // length of the bytes in it; r is nil when pa is not in an allocated page.
 func (m *Memory) piece(pa uint64, n int) (r *run, off, length uint64) {
-	pfn := pa >> pageShift
-	i := m.findRun(pfn)
-	if i < 0 {
+	r, j := m.locate(pa >> pageShift)
+	if r == nil {
 		return nil, 0, 0
 	}
-	r = &m.runs[i]
-	j := pfn - r.pfn
 	off = j*PageSize + pa%PageSize
 	end := r.n * PageSize
 	if r.freed != nil {

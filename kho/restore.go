@@ -217,13 +217,16 @@ func (r *Restorer) DiscardMemfd(compat string, pa uint64) {
 		vm.decode(ser[vmOff:])
 		if area, err := r.restoreVmalloc(pa+uint64(vmOff), &vm); err == nil {
 			n := min(nr, uint64(len(area))*(PageSize/FolioSerSize))
+			var seen [2]uint64 // the run whose Backing was closed last: [first, end)
 			for i := uint64(0); i < n; i++ {
 				off := i * FolioSerSize
 				var f FolioSer
 				_ = f.Decode(r.m.span(area[off/PageSize]+off%PageSize, FolioSerSize))
 				if f.PFN != 0 {
 					r.claim(f.PFN << pageShift)
-					r.m.closeBacking(f.PFN)
+					if f.PFN < seen[0] || f.PFN >= seen[1] {
+						seen = [2]uint64{f.PFN, r.m.closeBacking(f.PFN)}
+					}
 				}
 			}
 		}
