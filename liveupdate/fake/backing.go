@@ -3,6 +3,7 @@
 package fake
 
 import (
+	"io"
 	"sync"
 
 	"github.com/go-luo/luo/kho"
@@ -17,21 +18,18 @@ import (
 // which costs no fd.
 const backedMin = 1 << 20
 
-// memfdSource is a preserved memfd's contents for kho.WriteMemfd; from
-// backedMin bytes it copies itself (kho.Snapshotter) into a new memfd
-// made as a retrieve makes one (flags).
-type memfdSource struct {
+// snapshotSource is a preserved memfd's contents for kho.WriteMemfd that
+// copy themselves (kho.Snapshotter) into a new memfd made as a retrieve
+// makes one (flags).
+type snapshotSource struct {
 	fd    int
 	size  int64
 	flags int
 }
 
-func (s memfdSource) ReadAt(p []byte, off int64) (int, error) {
+func (s snapshotSource) ReadAt(p []byte, off int64) (int, error) {
 	return fdReaderAt(s.fd).ReadAt(p, off)
 }
-
-// snapshotSource is a memfdSource that copies itself.
-type snapshotSource struct{ memfdSource }
 
 // Snapshot copies the file into a new memfd.
 func (s snapshotSource) Snapshot(int64) (kho.Backing, error) {
@@ -47,15 +45,13 @@ func (s snapshotSource) Snapshot(int64) (kho.Backing, error) {
 }
 
 // memfdContents returns what WriteMemfd reads the memfd fd of size bytes
-// from: one that copies itself when copy and the file has backedMin bytes.
-func memfdContents(fd int, size int64, flags int, copy bool) interface {
-	ReadAt([]byte, int64) (int, error)
-} {
-	s := memfdSource{fd: fd, size: size, flags: flags}
+// from: contents that copy themselves when copy and the file has
+// backedMin bytes.
+func memfdContents(fd int, size int64, flags int, copy bool) io.ReaderAt {
 	if copy && size >= backedMin {
-		return snapshotSource{s}
+		return snapshotSource{fd: fd, size: size, flags: flags}
 	}
-	return s
+	return fdReaderAt(fd)
 }
 
 // copyFile copies size bytes of src into dst from offset 0, with
@@ -69,41 +65,13 @@ func copyFile(dst, src int, size int64) error {
 		}
 		if err != nil {
 			if soff == 0 && (err == unix.ENOSYS || err == unix.EXDEV || err == unix.EINVAL || err == unix.EOPNOTSUPP) {
-				return copyByReads(dst, src, size)
+				_, err = io.Copy(io.NewOffsetWriter(fdWriterAt(dst), 0), io.NewSectionReader(fdReaderAt(src), 0, size))
 			}
 			return err
 		}
 		if n == 0 {
 			return nil // the file ends here; the rest reads as zeros
 		}
-	}
-	return nil
-}
-
-func copyByReads(dst, src int, size int64) error {
-	buf := make([]byte, min(size, 1<<20))
-	for off := int64(0); off < size; {
-		n, err := unix.Pread(src, buf[:min(int64(len(buf)), size-off)], off)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return nil
-		}
-		for w := 0; w < n; {
-			m, err := unix.Pwrite(dst, buf[w:n], off+int64(w))
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			w += m
-		}
-		off += int64(n)
 	}
 	return nil
 }
