@@ -5,7 +5,9 @@ package fakewire
 import (
 	"crypto/rand"
 	"errors"
+	"os"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -78,6 +80,8 @@ type Reply struct {
 	// file, until its session is finished, as the kernel keeps it). Its
 	// number is not in Payload.
 	NewFD int
+
+	lent bool // NewFD is the fake's own reference: no done message follows
 }
 
 // Exchange sends the request req with argument arg on fd, the user's end
@@ -93,7 +97,11 @@ type Reply struct {
 // request, closing its own copy once sent: only the fake then holds it,
 // so when the fake is gone, however it went, the reply socket reads
 // end-of-file. The fake shuts a reply socket down when it does not send
-// the whole answer, which reads as end-of-file too.
+// the whole answer, which reads as end-of-file too. The caller's
+// goroutine waits for the answer in the Go netpoller, not in a blocking
+// recvmsg: a thread blocked in a system call keeps its P until the
+// scheduler's monitor takes it back, and a fake kernel in the same
+// process needs a P to answer.
 func Exchange(fd int, req uint32, arg []byte, attach int) (Reply, error) {
 	none := Reply{NewFD: -1}
 	if len(arg) > MaxArg {
@@ -106,12 +114,11 @@ func Exchange(fd int, req uint32, arg []byte, attach int) (Reply, error) {
 	case attach == BadAttach:
 		flags |= FlagBadFD
 	}
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return none, err
 	}
 	mine, theirs := pair[0], pair[1]
-	defer unix.Close(mine)
 
 	// The message is built on the stack for the kernel's structs (at
 	// most 72 bytes), and the rights without unix.UnixRights.
@@ -140,12 +147,13 @@ func Exchange(fd int, req uint32, arg []byte, attach int) (Reply, error) {
 	}
 	unix.Close(theirs)
 	if err != nil {
+		unix.Close(mine)
 		if err == unix.EPIPE || err == unix.ECONNRESET || err == unix.ECONNREFUSED {
 			return none, ErrGone
 		}
 		return none, err
 	}
-	return readReply(mine, arg)
+	return awaitReply(mine, arg)
 }
 
 // smallArg is the longest argument sent from a buffer on the stack; the
@@ -161,24 +169,126 @@ func sendmsg(fd int, msg, oob []byte) error {
 	}
 }
 
-func recv(sock int, buf, oob []byte) (n, oobn int, err error) {
+// Recvmsg is recvmsg(2) into one buffer, retried on EINTR, without the
+// sender's address, which unix.Recvmsg would decode and allocate (a fake
+// object's user end is bound).
+//
+// An end of file (no bytes, no control data) is read a second time before
+// it is returned. Linux's SOCK_SEQPACKET recvmsg that does not wait finds
+// the queue empty, and only then, apart, checks whether the peer has shut
+// down: a message sent just before the peer closed can arrive between the
+// two, and the first read then reports end of file with the message
+// queued (net/unix/af_unix.c, __unix_dgram_recvmsg). Once the shutdown is
+// seen, every message sent before it is queued, so the second read is
+// conclusive.
+func Recvmsg(fd int, p, oob []byte, flags int) (n, oobn, recvflags int, err error) {
+	n, oobn, recvflags, err = recvmsg(fd, p, oob, flags)
+	if err == nil && n == 0 && oobn == 0 {
+		n, oobn, recvflags, err = recvmsg(fd, p, oob, flags)
+	}
+	return n, oobn, recvflags, err
+}
+
+func recvmsg(fd int, p, oob []byte, flags int) (n, oobn, recvflags int, err error) {
+	var iov unix.Iovec
+	iov.Base = &p[0]
+	iov.SetLen(len(p))
+	var msg unix.Msghdr
+	msg.Iov = &iov
+	msg.SetIovlen(1)
+	msg.Control = &oob[0]
+	msg.SetControllen(len(oob))
 	for {
-		n, oobn, _, _, err = unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
-		if err != unix.EINTR {
-			return n, oobn, err
+		r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(flags))
+		switch e {
+		case 0:
+			return int(r), int(msg.Controllen), int(msg.Flags), nil
+		case unix.EINTR:
+			continue
 		}
+		return 0, 0, 0, e
 	}
 }
 
+// awaitReply reads the answer to a request from mine, a non-blocking
+// reply socket that it closes, waiting for it in the netpoller. Where mine
+// cannot join the netpoller (its epoll set is full), it waits in blocking
+// reads instead.
+func awaitReply(mine int, arg []byte) (Reply, error) {
+	rr := replyReader{arg: arg, r: Reply{NewFD: -1}}
+	f := os.NewFile(uintptr(mine), "luo-fake-reply")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err == nil {
+		err = rc.Read(func(fd uintptr) bool { return rr.step(int(fd)) })
+	}
+	if err != nil {
+		// Not in the netpoller: rc.Read called step once at most.
+		if err := unix.SetNonblock(mine, false); err != nil {
+			rr.fail(err)
+			return rr.r, rr.err
+		}
+		for !rr.step(mine) {
+		}
+	}
+	return rr.r, rr.err
+}
+
+// fail ends the read with err, closing a new fd already received.
+func (rr *replyReader) fail(err error) {
+	if rr.r.NewFD >= 0 {
+		unix.Close(rr.r.NewFD)
+	}
+	rr.r, rr.err = Reply{NewFD: -1}, err
+}
+
+// replyReader reads a reply in steps that never block: the answer, then,
+// for a new fd the fake dup'ed for it, the message that says the fake has
+// closed its copy.
+type replyReader struct {
+	arg      []byte
+	r        Reply
+	err      error
+	waitDone bool // the answer is in; the done message is not
+}
+
+// step reads what is waiting on sock and reports whether the reply is
+// complete, with rr.r and rr.err set; false means the socket had nothing
+// more yet (EAGAIN).
+func (rr *replyReader) step(sock int) bool {
+	if !rr.waitDone {
+		r, err := readReply(sock, rr.arg)
+		if err == unix.EAGAIN {
+			return false
+		}
+		rr.r, rr.err = r, err
+		if err != nil || r.NewFD < 0 || r.lent {
+			return true
+		}
+		rr.waitDone = true
+	}
+	// Wait until the fake has closed its copy of the new fd, so that
+	// when the caller closes this one, it is the last: the release the
+	// caller expects then happens. Whatever the message (or the end of
+	// file, if the fake went), the new fd is the caller's.
+	var done [ReplyHeaderLen]byte
+	_, err := unix.Read(sock, done[:])
+	for err == unix.EINTR {
+		_, err = unix.Read(sock, done[:])
+	}
+	return err != unix.EAGAIN
+}
+
 // readReply reads the answer to a request from sock; the payload is
-// copied into the start of arg, which Reply.Payload then is.
+// copied into the start of arg, which Reply.Payload then is. It returns
+// EAGAIN when no answer has come yet.
 func readReply(sock int, arg []byte) (Reply, error) {
 	none := Reply{NewFD: -1}
 	// A reply carries at most the kernel's largest argument struct.
 	var bufArr [ReplyHeaderLen + MaxReply]byte
 	var oobBuf Control
 	buf, oob := bufArr[:], oobBuf.Bytes()
-	n, oobn, err := recv(sock, buf, oob)
+	n, oobn, _, err := Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
 		return none, err
 	}
@@ -208,17 +318,9 @@ func readReply(sock int, arg []byte) (Reply, error) {
 			return none, ErrMalformed
 		}
 		r.NewFD = got[0]
-		// Wait until the fake has closed its copy of the new fd, so
-		// that when the caller closes this one, it is the last: the
-		// release the caller expects then happens. A lent fd is the
-		// fake's own reference, which it keeps: nothing to wait for.
-		var done [ReplyHeaderLen]byte
-		for flags&ReplyLent == 0 {
-			_, err := unix.Read(sock, done[:])
-			if err != unix.EINTR {
-				break
-			}
-		}
+		// A lent fd is the fake's own reference, which it keeps:
+		// no done message follows.
+		r.lent = flags&ReplyLent != 0
 	} else if ngot > 0 {
 		closeAll(got[:ngot])
 		return none, ErrMalformed

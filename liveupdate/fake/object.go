@@ -10,7 +10,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/go-luo/luo/internal/fakewire"
 	"golang.org/x/sys/unix"
@@ -262,7 +261,9 @@ func (r *rights) drop() {
 var errHangUp = errors.New("fake: hang-up")
 
 // recvMessage reads one message, in one recvmsg, into buf and the fds
-// attached to it, or returns errHangUp at end of file.
+// attached to it, or returns errHangUp at end of file (which
+// fakewire.Recvmsg reads twice, as a message sent just before the last
+// close can follow a first end of file).
 //
 // On SOCK_SEQPACKET a message of no bytes (write(fd, buf, 0)) reads as
 // zero bytes, like the end of file. Our end has SO_PASSCRED set before any
@@ -275,43 +276,20 @@ var errHangUp = errors.New("fake: hang-up")
 func recvMessage(fd int, buf *msgBuf) (msg []byte, fds rights, err error) {
 	var control fakewire.Control
 	oob := control.Bytes()
-	for {
-		n, oobn, flags, err := recvmsg(fd, buf[:], oob, unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, fds, err
-		}
-		if n == 0 && oobn == 0 {
-			return nil, fds, errHangUp
-		}
-		var ok bool
-		fds.n, ok = fakewire.ParseRights(oob[:oobn], &fds.fd)
-		if !ok || flags&unix.MSG_TRUNC != 0 {
-			fds.drop()
-			return nil, fds, nil
-		}
-		return buf[:n], fds, nil
+	n, oobn, flags, err := fakewire.Recvmsg(fd, buf[:], oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, fds, err
 	}
-}
-
-// recvmsg is recvmsg(2) of one buffer, without the sender's address,
-// which unix.Recvmsg would decode (the user's end is bound) and allocate.
-func recvmsg(fd int, p, oob []byte, flags int) (n, oobn, recvflags int, err error) {
-	var iov unix.Iovec
-	iov.Base = &p[0]
-	iov.SetLen(len(p))
-	var msg unix.Msghdr
-	msg.Iov = &iov
-	msg.SetIovlen(1)
-	msg.Control = &oob[0]
-	msg.SetControllen(len(oob))
-	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(flags))
-	if e != 0 {
-		return 0, 0, 0, e
+	if n == 0 && oobn == 0 {
+		return nil, fds, errHangUp
 	}
-	return int(r), int(msg.Controllen), int(msg.Flags), nil
+	var ok bool
+	fds.n, ok = fakewire.ParseRights(oob[:oobn], &fds.fd)
+	if !ok || flags&unix.MSG_TRUNC != 0 {
+		fds.drop()
+		return nil, fds, nil
+	}
+	return buf[:n], fds, nil
 }
 
 // serve answers one request message and sends the reply on the reply
