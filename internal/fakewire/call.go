@@ -223,7 +223,8 @@ func awaitReply(mine int, arg []byte) (Reply, error) {
 		err = rc.Read(func(fd uintptr) bool { return rr.step(int(fd)) })
 	}
 	if err != nil {
-		// Not in the netpoller: rc.Read called step once at most.
+		// rc.Read ended without the whole reply (mine is not in the
+		// netpoller): step goes on from where it stopped.
 		if err := unix.SetNonblock(mine, false); err != nil {
 			rr.fail(err)
 			return rr.r, rr.err
